@@ -1,0 +1,135 @@
+package operators_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corb-dev/corb/operators"
+)
+
+var errFlaky = errors.New("flaky")
+
+// script is an operator whose behaviour per record value is scripted:
+// "ok" succeeds, "perm" fails permanently, "panic" panics, "flakyN" fails
+// transiently N times then succeeds, "batch" fails the whole batch every time.
+type script struct {
+	calls map[string]int
+}
+
+func (s *script) Process(_ context.Context, batch []operators.Record) ([]operators.Result, error) {
+	res := make([]operators.Result, len(batch))
+	for i, r := range batch {
+		v := string(r.Value)
+		s.calls[v]++
+		switch {
+		case v == "panic":
+			panic("boom")
+		case v == "batch":
+			return nil, errFlaky
+		case v == "perm":
+			res[i].Err = operators.Permanentf("bad record")
+		case strings.HasPrefix(v, "flaky"):
+			if s.calls[v] <= int(v[len(v)-1]-'0') {
+				res[i].Err = errFlaky
+				continue
+			}
+			fallthrough
+		default:
+			res[i].Outputs = []operators.Output{{Topic: "out", Value: r.Value}}
+		}
+	}
+	return res, nil
+}
+
+func TestMiddleware(t *testing.T) {
+	noSleep := func(context.Context, time.Duration) error { return nil }
+	policy := operators.RetryPolicy{MaxAttempts: 3, Sleep: noSleep}
+	tests := []struct {
+		name  string
+		batch []string
+		// want per record: "" = success with its value as output, else a substring of the error
+		want []string
+		// wantPermanent says every failed record must be permanent (dead-letter material).
+	}{
+		{"all ok", []string{"a", "b"}, []string{"", ""}},
+		{"permanent stays put, others go on", []string{"a", "perm", "b"}, []string{"", "bad record", ""}},
+		{"panic is isolated to its record", []string{"a", "panic", "b"}, []string{"", "panic: boom", ""}},
+		{"transient retried to success", []string{"flaky2", "b"}, []string{"", ""}},
+		{"transient exhausted", []string{"flaky9"}, []string{"gave up after 3 attempts"}},
+		{"batch error splits to singles", []string{"a", "batch", "b"}, []string{"", "gave up after 3 attempts", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &script{calls: map[string]int{}}
+			op := operators.Retry(operators.Recover(s), policy)
+			batch := make([]operators.Record, len(tt.batch))
+			for i, v := range tt.batch {
+				batch[i] = operators.Record{Value: []byte(v), Offset: int64(i)}
+			}
+			res, err := op.Process(context.Background(), batch)
+			if err != nil {
+				t.Fatalf("Process: %v", err)
+			}
+			if len(res) != len(batch) {
+				t.Fatalf("got %d results for %d records", len(res), len(batch))
+			}
+			for i, w := range tt.want {
+				switch {
+				case w == "" && res[i].Err != nil:
+					t.Errorf("record %q: unexpected error %v", tt.batch[i], res[i].Err)
+				case w == "" && (len(res[i].Outputs) != 1 || string(res[i].Outputs[0].Value) != tt.batch[i]):
+					t.Errorf("record %q: outputs %v", tt.batch[i], res[i].Outputs)
+				case w != "" && (res[i].Err == nil || !strings.Contains(res[i].Err.Error(), w)):
+					t.Errorf("record %q: error %v, want it to contain %q", tt.batch[i], res[i].Err, w)
+				case w != "" && !operators.IsPermanent(res[i].Err):
+					t.Errorf("record %q: error %v is not permanent", tt.batch[i], res[i].Err)
+				}
+			}
+		})
+	}
+}
+
+func TestRetryStopsWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sleeps := 0
+	policy := operators.RetryPolicy{MaxAttempts: 10, Sleep: func(ctx context.Context, _ time.Duration) error {
+		sleeps++
+		cancel()
+		return ctx.Err()
+	}}
+	op := operators.Retry(&script{calls: map[string]int{}}, policy)
+	_, err := op.Process(ctx, []operators.Record{{Value: []byte("batch")}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if sleeps != 1 {
+		t.Fatalf("slept %d times after cancel, want 1", sleeps)
+	}
+}
+
+func TestBackoffIsCappedExponential(t *testing.T) {
+	p := operators.RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		if got := p.Backoff(i + 1); got != w*time.Millisecond {
+			t.Errorf("Backoff(%d) = %v, want %v", i+1, got, w*time.Millisecond)
+		}
+	}
+}
+
+func TestPermanentClassification(t *testing.T) {
+	base := errors.New("x")
+	p := operators.Permanent(base)
+	if !operators.IsPermanent(p) || !errors.Is(p, base) {
+		t.Fatalf("Permanent(x) must be permanent and still be x: %v", p)
+	}
+	if operators.IsPermanent(base) {
+		t.Fatal("a plain error is not permanent")
+	}
+	if operators.Permanent(nil) != nil {
+		t.Fatal("Permanent(nil) must be nil")
+	}
+}

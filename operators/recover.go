@@ -1,0 +1,62 @@
+package operators
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+)
+
+// Recover turns a panic in op into a permanent error of the record that caused it.
+// A batch that panics is split and run record by record, so only the records that
+// really panic are dead-lettered and the others go on.
+func Recover(op Operator) Operator { return recoverer{op} }
+
+type recoverer struct{ next Operator }
+
+// PanicError is the error a recovered panic becomes. It is permanent.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Is makes a PanicError permanent: retrying a panic is pointless.
+func (e *PanicError) Is(target error) bool { return target == ErrPermanent }
+
+func (r recoverer) Process(ctx context.Context, batch []Record) ([]Result, error) {
+	results, err, perr := r.try(ctx, batch)
+	if perr == nil {
+		return results, err
+	}
+	if len(batch) == 1 {
+		return []Result{{Err: perr}}, nil
+	}
+	results = make([]Result, len(batch))
+	for i := range batch {
+		one, err, perr := r.try(ctx, batch[i:i+1])
+		switch {
+		case perr != nil:
+			results[i] = Result{Err: perr}
+		case err != nil:
+			results[i] = Result{Err: err}
+		default:
+			results[i] = one[0]
+		}
+	}
+	return results, nil
+}
+
+func (r recoverer) try(ctx context.Context, batch []Record) (results []Result, err error, perr *PanicError) {
+	defer func() {
+		if v := recover(); v != nil {
+			perr = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	results, err = r.next.Process(ctx, batch)
+	if err == nil && len(results) != len(batch) {
+		err = Permanentf("operator returned %d results for %d records", len(results), len(batch))
+		return nil, nil, &PanicError{Value: err}
+	}
+	return results, err, nil
+}

@@ -1,0 +1,551 @@
+// Package runtime hosts an operator as a member of a Kafka consumer group: it
+// polls batches from the operator's input topics, runs the operator through its
+// middleware, produces the outputs and dead letters, and commits the input
+// offsets — in one transaction in exactly-once mode.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corb-dev/corb/operators"
+)
+
+// Guarantee is the delivery guarantee of an operator's outputs.
+type Guarantee string
+
+const (
+	// ExactlyOnce commits outputs, dead letters and input offsets in one Kafka
+	// transaction: a consumer reading read_committed sees every output exactly once,
+	// whatever crashes or rebalances happen.
+	ExactlyOnce Guarantee = "exactly_once"
+	// AtLeastOnce produces outputs, waits for them to be acknowledged, and only then
+	// commits the input offsets: faster, but a crash between the two repeats outputs.
+	AtLeastOnce Guarantee = "at_least_once"
+)
+
+// Config describes one operator instance. Name, Brokers, Inputs, DeadLetter and
+// Operator are required; every other field has the default named on it.
+type Config struct {
+	// Name is the operator's name; the consumer group is GroupPrefix+Name.
+	Name string
+	// GroupPrefix is prepended to the group and transactional ids (default "", usually the namespace plus ".").
+	GroupPrefix string
+	// Instance tells replicas apart. It must be stable across restarts of the same
+	// replica and unique among live replicas: in exactly-once mode it makes the
+	// transactional id, so a restarted replica fences its dead predecessor at once
+	// instead of waiting for the broker to time its transaction out. Default "0".
+	Instance string
+	// Brokers are the seed brokers.
+	Brokers []string
+	// Inputs, Outputs and DeadLetter are logical topic names; Topic maps them to physical names.
+	Inputs     []string
+	Outputs    []string
+	DeadLetter string
+	// Topic maps a logical topic name to its physical name (default: identity).
+	Topic func(logical string) string
+	// Guarantee defaults to ExactlyOnce.
+	Guarantee Guarantee
+	// Operator is the operator to host. The runtime wraps it in Recover and Retry.
+	Operator operators.Operator
+	// Match, when set, decides which input records reach the operator; the rest are
+	// committed without output. An error dead-letters the record.
+	Match func(operators.Record) (bool, error)
+	// MaxBatch bounds the records per batch (default 500).
+	MaxBatch int
+	// Retry is the retry policy for transient failures (defaults: see RetryPolicy).
+	Retry operators.RetryPolicy
+	// ProcessTimeout bounds one call of the operator (default 0: none).
+	ProcessTimeout time.Duration
+	// ShutdownTimeout bounds how long a batch in flight may take to finish and
+	// commit once Run's context ends (default 10s); after it the batch is aborted.
+	ShutdownTimeout time.Duration
+	// FetchMaxBytes bounds memory held by fetched but unprocessed records (default 16 MiB).
+	FetchMaxBytes int32
+	// TransactionTimeout is the broker-side timeout of a transaction (default 30s).
+	TransactionTimeout time.Duration
+	// ClientOptions are appended to the franz-go options the runtime builds (tests, TLS, SASL).
+	ClientOptions []kgo.Opt
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics may be nil (no metrics).
+	Metrics *Metrics
+	// Now is the clock for dead-letter timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// ErrConfig is wrapped by every configuration error New returns.
+var ErrConfig = errors.New("invalid runtime config")
+
+// Runner runs one operator instance. Create it with New, then call Run once.
+type Runner struct {
+	cfg      Config
+	op       operators.Operator
+	log      *slog.Logger
+	outputs  map[string]string // physical → logical, for output validation
+	physical map[string]string // logical input physical → logical
+	ready    atomic.Bool
+	assigned atomic.Int64
+}
+
+// New validates cfg and returns a Runner.
+func New(cfg Config) (*Runner, error) {
+	var errs []error
+	if cfg.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if len(cfg.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers are required"))
+	}
+	if len(cfg.Inputs) == 0 {
+		errs = append(errs, errors.New("at least one input topic is required"))
+	}
+	if cfg.DeadLetter == "" {
+		errs = append(errs, errors.New("a dead-letter topic (on_failure) is required"))
+	}
+	if cfg.Operator == nil {
+		errs = append(errs, errors.New("operator is required"))
+	}
+	switch cfg.Guarantee {
+	case "":
+		cfg.Guarantee = ExactlyOnce
+	case ExactlyOnce, AtLeastOnce:
+	default:
+		errs = append(errs, fmt.Errorf("guarantee %q: want %s or %s", cfg.Guarantee, ExactlyOnce, AtLeastOnce))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: operator %q: %w", ErrConfig, cfg.Name, errors.Join(errs...))
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "0"
+	}
+	if cfg.Topic == nil {
+		cfg.Topic = func(s string) string { return s }
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = 16 << 20
+	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Runner{
+		cfg:      cfg,
+		op:       operators.Retry(operators.Timeout(operators.Recover(cfg.Operator), cfg.ProcessTimeout), cfg.Retry),
+		log:      cfg.Logger.With("operator", cfg.Name, "instance", cfg.Instance),
+		outputs:  map[string]string{},
+		physical: map[string]string{},
+	}
+	for _, t := range cfg.Outputs {
+		r.outputs[t] = cfg.Topic(t)
+	}
+	for _, t := range cfg.Inputs {
+		r.physical[cfg.Topic(t)] = t
+	}
+	return r, nil
+}
+
+// Ready reports whether the instance has joined its group and received an assignment.
+func (r *Runner) Ready() bool { return r.ready.Load() }
+
+// Group is the consumer group id.
+func (r *Runner) Group() string { return r.cfg.GroupPrefix + r.cfg.Name }
+
+func (r *Runner) clientOptions() []kgo.Opt {
+	inputs := make([]string, 0, len(r.cfg.Inputs))
+	for _, t := range r.cfg.Inputs {
+		inputs = append(inputs, r.cfg.Topic(t))
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.ConsumerGroup(r.Group()),
+		kgo.ConsumeTopics(inputs...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(r.cfg.FetchMaxBytes),
+		kgo.MaxConcurrentFetches(2),
+		kgo.ClientID("corb-" + r.cfg.Name + "-" + r.cfg.Instance),
+		kgo.WithLogger(kgoLogger{r.log}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			r.rebalanced("assigned", m, +1)
+			r.ready.Store(true)
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			r.rebalanced("revoked", m, -1)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			r.rebalanced("lost", m, -1)
+		}),
+	}
+	if r.cfg.Guarantee == ExactlyOnce {
+		opts = append(opts,
+			kgo.TransactionalID(r.Group()+"-"+r.cfg.Instance),
+			kgo.TransactionTimeout(r.cfg.TransactionTimeout),
+		)
+	} else {
+		opts = append(opts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
+	}
+	return append(opts, r.cfg.ClientOptions...)
+}
+
+func (r *Runner) rebalanced(event string, m map[string][]int32, sign int) {
+	n := 0
+	for _, ps := range m {
+		n += len(ps)
+	}
+	total := r.assigned.Add(int64(sign * n))
+	r.log.Info("partitions "+event, "partitions", m, "assigned", total)
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.rebalances.WithLabelValues(r.cfg.Name, event).Inc()
+		r.cfg.Metrics.assignedGauges.WithLabelValues(r.cfg.Name).Set(float64(total))
+	}
+}
+
+// Run consumes, processes and commits until ctx ends or a fatal error occurs.
+// When ctx ends, the batch in flight gets ShutdownTimeout to finish and commit
+// (or is aborted), then the instance leaves its group. Run returns nil after a
+// clean shutdown.
+func (r *Runner) Run(ctx context.Context) error {
+	defer func() {
+		if err := closeOperator(r.op); err != nil {
+			r.log.Error("closing operator", "err", err)
+		}
+	}()
+	r.log.Info("starting", "group", r.Group(), "guarantee", r.cfg.Guarantee, "inputs", r.cfg.Inputs, "outputs", r.cfg.Outputs)
+	if r.cfg.Guarantee == ExactlyOnce {
+		return r.runTransactional(ctx)
+	}
+	return r.runAtLeastOnce(ctx)
+}
+
+func closeOperator(op operators.Operator) error {
+	if c, ok := op.(operators.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// workContext is the context a batch runs under: it outlives ctx by at most
+// ShutdownTimeout, so a batch in flight at shutdown can still finish and commit.
+func (r *Runner) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.cfg.ShutdownTimeout, cancel)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	return work, func() { stop(); cancel() }
+}
+
+func (r *Runner) runTransactional(ctx context.Context) error {
+	sess, err := kgo.NewGroupTransactSession(r.clientOptions()...)
+	if err != nil {
+		return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+	}
+	defer func() {
+		// Leave the group promptly (bounded), so partitions move to other replicas.
+		sess.Close()
+		r.log.Info("stopped")
+	}()
+	for {
+		fetches := sess.PollRecords(ctx, r.cfg.MaxBatch)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fatalFetchError(fetches); err != nil {
+			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+		}
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		r.recordLag(fetches)
+		start := time.Now()
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("operator %s: begin transaction: %w", r.cfg.Name, err)
+		}
+		work, cancel := r.workContext(ctx)
+		out, err := r.processBatch(work, recs)
+		var produceErr atomic.Value
+		if err == nil {
+			for _, o := range out {
+				sess.Produce(work, o, func(_ *kgo.Record, err error) {
+					if err != nil {
+						produceErr.CompareAndSwap(nil, err)
+					}
+				})
+			}
+		}
+		commit := kgo.TransactionEndTry(err == nil)
+		committed, endErr := sess.End(work, commit)
+		if pe, _ := produceErr.Load().(error); pe != nil && endErr == nil {
+			endErr = pe
+		}
+		cancel()
+		r.finished(recs, out, committed, start)
+		switch {
+		case endErr != nil && ctx.Err() != nil:
+			return nil
+		case endErr != nil && isFatal(endErr):
+			return fmt.Errorf("operator %s: end transaction: %w", r.cfg.Name, endErr)
+		case endErr != nil:
+			// The session rewound to the last committed offsets; the batch comes again.
+			r.log.Warn("transaction aborted; the batch will be reprocessed", "err", endErr)
+		case !committed && err == nil:
+			r.log.Info("transaction aborted by a rebalance; the batch will be reprocessed")
+		case err != nil && ctx.Err() == nil:
+			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
+		}
+	}
+}
+
+func (r *Runner) runAtLeastOnce(ctx context.Context) error {
+	cl, err := kgo.NewClient(r.clientOptions()...)
+	if err != nil {
+		return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+	}
+	defer func() {
+		cl.Close()
+		r.log.Info("stopped")
+	}()
+	for {
+		fetches := cl.PollRecords(ctx, r.cfg.MaxBatch)
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		if err := fatalFetchError(fetches); err != nil {
+			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+		}
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			cl.AllowRebalance()
+			continue
+		}
+		r.recordLag(fetches)
+		start := time.Now()
+		work, cancel := r.workContext(ctx)
+		out, err := r.processBatch(work, recs)
+		if err == nil {
+			err = cl.ProduceSync(work, out...).FirstErr()
+		}
+		if err == nil {
+			err = cl.CommitRecords(work, recs...)
+		}
+		cancel()
+		r.finished(recs, out, err == nil, start)
+		if err != nil {
+			if ctx.Err() != nil {
+				cl.AllowRebalance()
+				return nil
+			}
+			// Rewind to what was committed so the batch comes again.
+			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
+			cl.SetOffsets(committedOffsets(recs))
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// committedOffsets is where each partition of recs has to resume to reprocess them.
+func committedOffsets(recs []*kgo.Record) map[string]map[int32]kgo.EpochOffset {
+	m := map[string]map[int32]kgo.EpochOffset{}
+	for _, rec := range recs {
+		ps := m[rec.Topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			m[rec.Topic] = ps
+		}
+		if cur, ok := ps[rec.Partition]; !ok || rec.Offset < cur.Offset {
+			ps[rec.Partition] = kgo.EpochOffset{Epoch: -1, Offset: rec.Offset}
+		}
+	}
+	return m
+}
+
+// processBatch runs the operator on recs and returns every record to produce:
+// outputs and dead letters. An error means the batch must be aborted.
+func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.Record, error) {
+	batch := make([]operators.Record, 0, len(recs))
+	origin := make([]*kgo.Record, 0, len(recs))
+	var out []*kgo.Record
+	dlq := r.cfg.Topic(r.cfg.DeadLetter)
+	for _, rec := range recs {
+		in := operators.Record{
+			Topic: r.physical[rec.Topic], Partition: rec.Partition, Offset: rec.Offset,
+			Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, Headers: headersIn(rec.Headers),
+		}
+		if r.cfg.Match != nil {
+			ok, err := r.cfg.Match(in)
+			if err != nil {
+				out = append(out, r.deadLetter(rec, dlq, operators.Permanent(fmt.Errorf("match: %w", err))))
+				continue
+			}
+			if !ok {
+				if r.cfg.Metrics != nil {
+					r.cfg.Metrics.filtered.WithLabelValues(r.cfg.Name).Inc()
+				}
+				continue
+			}
+		}
+		batch = append(batch, in)
+		origin = append(origin, rec)
+	}
+	if len(batch) == 0 {
+		return out, nil
+	}
+	results, err := r.op.Process(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	for i, res := range results {
+		if res.Err == nil {
+			res.Err = r.checkOutputs(res.Outputs)
+		}
+		if res.Err != nil {
+			out = append(out, r.deadLetter(origin[i], dlq, res.Err))
+			continue
+		}
+		for _, o := range res.Outputs {
+			ts := o.Timestamp
+			if ts.IsZero() {
+				ts = origin[i].Timestamp
+			}
+			out = append(out, &kgo.Record{
+				Topic: r.outputs[o.Topic], Key: o.Key, Value: o.Value, Timestamp: ts, Headers: headersOut(o.Headers),
+			})
+		}
+	}
+	return out, nil
+}
+
+type undeclaredOutputError struct{ topic string }
+
+func (e *undeclaredOutputError) Error() string {
+	return fmt.Sprintf("operator produced to %q, which is not one of its declared outputs", e.topic)
+}
+func (e *undeclaredOutputError) Is(target error) bool { return target == operators.ErrPermanent }
+
+func (r *Runner) checkOutputs(outs []operators.Output) error {
+	for _, o := range outs {
+		if _, ok := r.outputs[o.Topic]; !ok {
+			return &undeclaredOutputError{o.Topic}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) deadLetter(rec *kgo.Record, dlq string, err error) *kgo.Record {
+	why := reason(err)
+	r.log.Warn("dead-lettering record", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
+		"reason", why, "err", err)
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.deadLettered.WithLabelValues(r.cfg.Name, why).Inc()
+	}
+	return deadLetter(rec, dlq, r.cfg.Name, err, r.cfg.Now())
+}
+
+// finished records the metrics of one batch.
+func (r *Runner) finished(in, out []*kgo.Record, committed bool, start time.Time) {
+	m := r.cfg.Metrics
+	if m == nil {
+		return
+	}
+	outcome := "aborted"
+	if committed {
+		outcome = "committed"
+	}
+	m.transactions.WithLabelValues(r.cfg.Name, outcome).Inc()
+	m.latency.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
+	m.batchSize.WithLabelValues(r.cfg.Name).Observe(float64(len(in)))
+	if !committed {
+		return
+	}
+	for _, rec := range in {
+		m.recordsIn.WithLabelValues(r.cfg.Name, rec.Topic).Inc()
+	}
+	dlq := r.cfg.Topic(r.cfg.DeadLetter)
+	for _, rec := range out {
+		if rec.Topic != dlq {
+			m.recordsOut.WithLabelValues(r.cfg.Name, rec.Topic).Inc()
+		}
+	}
+}
+
+func (r *Runner) recordLag(fetches kgo.Fetches) {
+	if r.cfg.Metrics == nil {
+		return
+	}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		last := p.Records[len(p.Records)-1].Offset
+		r.cfg.Metrics.lag.WithLabelValues(r.cfg.Name, p.Topic, strconv.Itoa(int(p.Partition))).
+			Set(float64(max(p.HighWatermark-last-1, 0)))
+	})
+}
+
+// fatalFetchError returns the first fetch error the runtime cannot go on from.
+// Other fetch errors are retried by the client itself.
+func fatalFetchError(f kgo.Fetches) error {
+	var fatal error
+	f.EachError(func(topic string, p int32, err error) {
+		if fatal == nil && (errors.Is(err, kgo.ErrClientClosed) || isFatal(err)) {
+			fatal = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
+		}
+	})
+	return fatal
+}
+
+// isFatal reports errors after which a client cannot go on: it was fenced by a
+// newer instance with the same transactional id, or it is not authorized.
+func isFatal(err error) bool {
+	for _, f := range []error{kerr.ProducerFenced, kerr.InvalidProducerEpoch, kerr.TransactionalIDAuthorizationFailed,
+		kerr.GroupAuthorizationFailed, kerr.TopicAuthorizationFailed} {
+		if errors.Is(err, f) {
+			return true
+		}
+	}
+	return false
+}
+
+func headersIn(h []kgo.RecordHeader) []operators.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make([]operators.Header, len(h))
+	for i, x := range h {
+		out[i] = operators.Header{Key: x.Key, Value: x.Value}
+	}
+	return out
+}
+
+func headersOut(h []operators.Header) []kgo.RecordHeader {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make([]kgo.RecordHeader, len(h))
+	for i, x := range h {
+		out[i] = kgo.RecordHeader{Key: x.Key, Value: x.Value}
+	}
+	return out
+}
