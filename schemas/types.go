@@ -1,9 +1,3 @@
-// Package schemas holds the Avro schemas of every record on Corb's topics and
-// their typed Go codecs. Records travel in Avro single-object encoding
-// (0xC3 0x01, 8-byte little-endian CRC-64-AVRO fingerprint, Avro binary body).
-//
-// Operators only ever see the typed structs below; map[string]any stays inside
-// this package (Fields is the one exception, for match patterns).
 package schemas
 
 import "time"
@@ -118,6 +112,13 @@ type Command struct {
 }
 
 func (*Command) SchemaName() string { return "corb.Command" }
+
+// Command types whose arguments have a dedicated record: Marshal refuses
+// SendSMS arguments on any other command type, and RequestCleaning likewise.
+const (
+	CommandSendSMS         = "send_sms"
+	CommandRequestCleaning = "request_cleaning"
+)
 
 // SendSMSArgs are the arguments of send_sms.
 type SendSMSArgs struct {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -185,6 +186,10 @@ func (r *Runner) clientOptions() []kgo.Opt {
 		kgo.MaxConcurrentFetches(2),
 		kgo.ClientID("corb-" + r.cfg.Name + "-" + r.cfg.Instance),
 		kgo.WithLogger(kgoLogger{r.log}),
+		// Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the broker
+		// still writes the previous markers: retry that quickly, not after franz-go's
+		// default 250ms+ backoff.
+		kgo.RetryBackoffFn(retryBackoff),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			r.rebalanced("assigned", m, +1)
 			r.ready.Store(true)
@@ -363,6 +368,14 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 		}
 		cl.AllowRebalance()
 	}
+}
+
+// retryBackoff is the client's backoff between request retries: 10ms doubling
+// to at most 1s, with ±20% jitter so that replicas do not retry in lockstep.
+func retryBackoff(tries int) time.Duration {
+	d := 10 * time.Millisecond << min(tries, 7)
+	d = min(d, time.Second)
+	return d - d/5 + rand.N(2*d/5+1)
 }
 
 // committedOffsets is where each partition of recs has to resume to reprocess them.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -79,8 +80,8 @@ var ErrInvalid = errors.New("invalid zones file")
 // Problem is one thing wrong with a zones file, at a position in it.
 type Problem struct {
 	File   string
-	Line   int // 1-based; 0 when unknown
-	Column int // 1-based; 0 when unknown
+	Line   int    // 1-based; 0 when unknown
+	Column int    // 1-based; 0 when unknown
 	Path   string // e.g. zones[2].cameras[0].polygon[1]
 	Msg    string
 }
@@ -150,7 +151,7 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		p.syntax(err)
 		return nil, p.err()
 	}
@@ -198,7 +199,7 @@ func kindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.AliasNode:
-		return "an alias"
+		return "an alias (aliases are not supported)"
 	case yaml.ScalarNode:
 		if n.Tag == "!!null" {
 			return "null"
@@ -242,11 +243,7 @@ func (p *parser) fields(n *yaml.Node, path string, known ...string) map[string]*
 			p.add(k, kp, "duplicate field %q", k.Value)
 			continue
 		}
-		if v.Kind == yaml.AliasNode {
-			p.add(v, kp, "aliases are not supported")
-			continue
-		}
-		out[k.Value] = v
+		out[k.Value] = v // an alias value is reported by whoever decodes it
 	}
 	return out
 }
@@ -315,7 +312,7 @@ func (p *parser) file_(doc *yaml.Node) *File {
 		if items != nil && len(items) == 0 {
 			p.add(n, "classes", "must list at least one class id")
 		}
-		if items != nil {
+		if len(items) > 0 {
 			f.Classes = f.Classes[:0]
 		}
 		for i, it := range items {
@@ -338,7 +335,7 @@ func (p *parser) file_(doc *yaml.Node) *File {
 		return f
 	}
 	items := p.seq(zn, "zones")
-	if items != nil && len(items) == 0 {
+	if zn.Kind == yaml.SequenceNode && len(items) == 0 {
 		p.add(zn, "zones", "must list at least one zone")
 	}
 	seen := map[string]*yaml.Node{}
@@ -414,7 +411,7 @@ func (p *parser) zone(n *yaml.Node, path string) (Zone, *yaml.Node) {
 		return z, idNode
 	}
 	items := p.seq(cn, path+".cameras")
-	if items != nil && len(items) == 0 {
+	if cn.Kind == yaml.SequenceNode && len(items) == 0 {
 		p.add(cn, path+".cameras", "must list at least one camera")
 	}
 	seen := map[string]int{}
@@ -461,7 +458,7 @@ func (p *parser) view(n *yaml.Node, path string) (View, *yaml.Node) {
 
 func (p *parser) polygon(n *yaml.Node, path string) Polygon {
 	items := p.seq(n, path)
-	if items == nil {
+	if n.Kind != yaml.SequenceNode {
 		return nil
 	}
 	if len(items) < 3 {
@@ -471,11 +468,12 @@ func (p *parser) polygon(n *yaml.Node, path string) Polygon {
 	bad := false
 	for i, it := range items {
 		pp := fmt.Sprintf("%s[%d]", path, i)
-		xy := p.seq(it, pp)
-		if xy == nil {
+		if it.Kind != yaml.SequenceNode {
+			p.seq(it, pp) // reports the wrong kind
 			bad = true
 			continue
 		}
+		xy := it.Content
 		if len(xy) != 2 {
 			p.add(it, pp, "a point is [x, y], got %d numbers", len(xy))
 			bad = true

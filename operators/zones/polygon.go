@@ -18,9 +18,6 @@ func (pg Polygon) check() string {
 			return fmt.Sprintf("points %d and %d are the same point [%g, %g]", i, (i+1)%n, a.X, a.Y)
 		}
 	}
-	if math.Abs(pg.area()) < 1e-6 {
-		return "polygon has no area (are its points on one line?)"
-	}
 	for i := range n {
 		a1, a2 := pg[i], pg[(i+1)%n]
 		for j := i + 1; j < n; j++ {
@@ -32,6 +29,9 @@ func (pg Polygon) check() string {
 				return fmt.Sprintf("polygon crosses itself: edge %d-%d meets edge %d-%d", i, (i+1)%n, j, (j+1)%n)
 			}
 		}
+	}
+	if math.Abs(pg.area()) < 1e-6 {
+		return "polygon has no area (are its points on one line?)"
 	}
 	return ""
 }

@@ -55,11 +55,11 @@ func TestYOLOv8Decode(t *testing.T) {
 				t.Fatalf("input = %+v", in)
 			}
 			out := newYOLOTensor(2, 100, transposed)
-			out.place(0, 7, 0, 0.9, 320, 240, 100, 200)  // person
-			out.set(0, 7, 4+16, 0.95)                    // same anchor scores higher as dog
-			out.place(0, 50, 16, 0.8, 100, 100, 20, 20)  // dog
-			out.place(0, 60, 0, 0.2, 500, 500, 20, 20)   // weak person
-			out.place(1, 99, 0, 0.7, 10, 20, 4, 8)       // person in item 1
+			out.place(0, 7, 0, 0.9, 320, 240, 100, 200) // person
+			out.set(0, 7, 4+16, 0.95)                   // same anchor scores higher as dog
+			out.place(0, 50, 16, 0.8, 100, 100, 20, 20) // dog
+			out.place(0, 60, 0, 0.2, 500, 500, 20, 20)  // weak person
+			out.place(1, 99, 0, 0.7, 10, 20, 4, 8)      // person in item 1
 			persons, _ := ParseClasses(nil)
 			got, err := dec.Decode([]Tensor{out.Tensor}, 0, 0.5, persons)
 			if err != nil {

@@ -111,11 +111,11 @@ func TestNMS(t *testing.T) {
 func TestToBoxes(t *testing.T) {
 	g, _ := NewGeometry(Letterbox, 1280, 720, 640, 640)
 	cands := []Candidate{
-		{Class: 0, Score: 0.9, X1: 160, Y1: 140, X2: 480, Y2: 500},  // the whole frame height, middle half
-		{Class: 16, Score: 0.8, X1: -20, Y1: 0, X2: 64, Y2: 200},    // runs into the padding: clamped
-		{Class: 0, Score: 0.7, X1: 10, Y1: 0, X2: 600, Y2: 130},     // entirely in the top padding: dropped
-		{Class: 99, Score: 0.6, X1: 0, Y1: 500, X2: 640, Y2: 640},   // bottom padding only: dropped
-		{Class: 5, Score: 0.5, X1: 320, Y1: 320, X2: 320, Y2: 330},  // zero width: dropped
+		{Class: 0, Score: 0.9, X1: 160, Y1: 140, X2: 480, Y2: 500}, // the whole frame height, middle half
+		{Class: 16, Score: 0.8, X1: -20, Y1: 0, X2: 64, Y2: 200},   // runs into the padding: clamped
+		{Class: 0, Score: 0.7, X1: 10, Y1: 0, X2: 600, Y2: 130},    // entirely in the top padding: dropped
+		{Class: 99, Score: 0.6, X1: 0, Y1: 500, X2: 640, Y2: 640},  // bottom padding only: dropped
+		{Class: 5, Score: 0.5, X1: 320, Y1: 320, X2: 320, Y2: 330}, // zero width: dropped
 	}
 	got := ToBoxes(cands, g)
 	if len(got) != 2 {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/passthrough"
+	"github.com/corb-dev/corb/topology"
+)
+
+// buildEnv is what a kind may use to build an operator.
+type buildEnv struct {
+	Spec     *topology.Spec
+	Log      *slog.Logger
+	Registry prometheus.Registerer // for kind-specific metrics
+}
+
+// kind is a built-in operator kind: what the topology knows of it, and how to build one.
+type kind struct {
+	spec topology.KindSpec
+	// build makes the operator for op; nil when the kind is declared (so topologies
+	// using it validate) but not part of this build yet.
+	build func(ctx context.Context, env buildEnv, op *topology.Operator) (operators.Operator, error)
+}
+
+func builtins() map[string]kind {
+	cmd := []string{"corb.Command"}
+	return map[string]kind{
+		"passthrough": {
+			spec:  topology.KindSpec{Inputs: []string{topology.SchemaAny}, Outputs: []string{topology.SchemaAny}},
+			build: buildPassthrough,
+		},
+		"detect":   {spec: topology.KindSpec{Inputs: []string{"corb.Frame"}, Outputs: []string{"corb.Detections"}}},
+		"zones":    {spec: topology.KindSpec{Inputs: []string{"corb.Detections"}, Outputs: []string{"corb.ZoneCounts"}}},
+		"presence": {spec: topology.KindSpec{Inputs: []string{"corb.ZoneCounts"}, Outputs: []string{"corb.PresenceEvent"}, Stateful: true}},
+		"rules":    {spec: topology.KindSpec{Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: cmd, Stateful: true}},
+		"cleaning": {spec: topology.KindSpec{Inputs: cmd, Outputs: cmd}},
+		"commands": {spec: topology.KindSpec{Inputs: cmd, Outputs: cmd, Tables: []string{"corb.PresenceEvent"}}},
+		"sms":      {spec: topology.KindSpec{Inputs: cmd}},
+	}
+}
+
+// builtinKinds is the topology's view of the built-in kinds.
+func builtinKinds() topology.Kinds {
+	ks := topology.Kinds{}
+	for name, k := range builtins() {
+		ks[name] = k.spec
+	}
+	return ks
+}
+
+// buildOperator builds the operator op of the topology.
+func buildOperator(ctx context.Context, env buildEnv, op *topology.Operator) (operators.Operator, error) {
+	k, ok := builtins()[op.Kind]
+	if !ok {
+		return nil, fmt.Errorf("%s: operator %q: unknown kind %q", op.Pos, op.Name, op.Kind)
+	}
+	if k.build == nil {
+		return nil, fmt.Errorf("operator %q: kind %q is not part of this build yet", op.Name, op.Kind)
+	}
+	return k.build(ctx, env, op)
+}
+
+func buildPassthrough(_ context.Context, _ buildEnv, op *topology.Operator) (operators.Operator, error) {
+	if len(op.Outputs) != 1 {
+		return nil, fmt.Errorf("%s: operator %q: passthrough needs exactly one output, has %d", op.Pos, op.Name, len(op.Outputs))
+	}
+	var cfg passthrough.Config
+	if !op.Config.IsZero() {
+		if err := op.Config.Decode(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return passthrough.New(op.Outputs[0], cfg), nil
+}

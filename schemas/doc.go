@@ -1,0 +1,57 @@
+// Package schemas holds the Avro schemas of every record on Corb's topics and
+// their typed Go codecs.
+//
+// # Wire format
+//
+// Records travel in Avro single-object encoding: the two bytes 0xC3 0x01, the
+// 8-byte little-endian CRC-64-AVRO (Rabin) fingerprint of the writer schema's
+// parsing canonical form, then the Avro binary body. The schemas are the
+// embedded files avsc/<full name>.v<version>.avsc, namespace "corb".
+//
+// The codecs are goavro's, built from each schema with its logical types
+// removed (which the parsing canonical form drops anyway): goavro v2.15.0
+// computes a non-standard canonical form for logical types
+// (linkedin/goavro#174), so its fingerprints would not match those of Java or
+// fastavro. TestFingerprintsPinned pins the fingerprints fastavro computes, and
+// the integration test interop_test.go exchanges records with fastavro both ways.
+//
+// Operators only ever see the typed structs (Frame, Detections, ZoneCounts,
+// PresenceEvent, Command); map[string]any stays inside this package, Fields
+// being the one exception (for topology match patterns).
+//
+// # Units
+//
+//   - Timestamps (time.Time fields) are Avro long with logicalType
+//     timestamp-micros: microseconds since the Unix epoch, UTC. Sub-microsecond
+//     precision is truncated and decoded times are in UTC. The zero time.Time is
+//     written as its instant (0001-01-01T00:00:00Z) and decodes back to the zero
+//     value, except PresenceEvent.OccupiedSince, whose zero value is null on the wire.
+//   - Durations are plain Avro longs with the unit in the field name:
+//     Detections.InferenceTime is inference_time_us (microseconds),
+//     PresenceEvent.Duration is duration_ms (milliseconds). Finer precision is
+//     truncated. Negative durations are invalid.
+//   - Empty []byte and slices decode as nil.
+//
+// # Validation
+//
+// Marshal refuses records that would be corrupt or meaningless on the wire
+// (unknown enum values, negative sizes or counts, RAW_BGR images whose length
+// is not width*height*3, more than one Command argument set, arguments that do
+// not belong to CommandType, strings that are not UTF-8, timestamps outside the
+// range of int64 microseconds) with an error wrapping ErrInvalid. Unmarshal
+// applies the same checks to what it decodes, so every record that decodes can
+// be marshalled again.
+//
+// # Schema evolution
+//
+// A released .avsc file is never edited. A change adds the next version, e.g.
+// avsc/corb.Frame.v2.avsc, changes the Go struct, makes v2 the version Marshal
+// writes (the one with an encoder in releasedVersions) and turns the decoder of
+// every older version into an upgrade: a Go function from that version's
+// decoded fields to the current struct, filling what the old version lacks.
+// goavro cannot resolve a reader schema against a different writer schema,
+// so every version's codec stays registered under its fingerprint and the
+// upgrade happens in Go. Each version keeps a golden vector in testdata/ that
+// must keep decoding (go test -run TestGolden; -update rewrites the vectors of
+// the current versions only).
+package schemas
