@@ -30,8 +30,10 @@ commands, with every step an operator connected to the next by a Kafka topic.
 
 Start with 'corb dev': the whole pipeline on an embedded broker, no setup needed.`,
 		Commands: []*cli.Command{
+			devCommand(),
 			topologyCommand(),
 			runCommand(),
+			detectCommand(),
 			versionCommand(),
 		},
 	}

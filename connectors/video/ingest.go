@@ -277,7 +277,9 @@ func (in *Ingester) ingestFile(ctx context.Context, src Source, cfg CameraConfig
 	if errors.Is(err, io.EOF) || errors.Is(err, errLimit) {
 		err = nil
 	}
-	log.Info("file done", "sent", st.FramesSent, "dropped", st.FramesDropped, "err", err)
+	if err == nil {
+		log.Info("file done", "read", st.FramesRead, "sent", st.FramesSent, "dropped", st.FramesDropped)
+	}
 	return err
 }
 

@@ -58,7 +58,8 @@ func (in *Ingester) watchDir(ctx context.Context, src Source, cfg CameraConfig, 
 		return &CaptureError{Source: src.String(), Op: "open", Err: errors.New("not a directory")}
 	}
 	statePath := StateFileName(in.Watch.StateDir, cfg.CameraID, src.Location)
-	state, err := LoadDirState(statePath, src.Location)
+	absDir, _ := filepath.Abs(src.Location)
+	state, err := LoadDirState(statePath, absDir)
 	if err != nil {
 		return err
 	}

@@ -204,7 +204,7 @@ cmd_up() {
     say "broker pid $(cat "$pidfile") is alive but not ready at $addr; restarting it"
     cmd_down
   fi
-  cmd_fetch
+  (lock "$home" 8; cmd_fetch) # the subshell releases the cache's lock when done
   need_java
   verify
 
@@ -286,7 +286,7 @@ EOF
 
   say "starting Kafka $KAFKA_VERSION: broker 127.0.0.1:$bport, controller 127.0.0.1:$cport, state in $dir"
   nohup java -cp "$cp" "${jvm[@]}" kafka.Kafka "$dir/server.properties" \
-    >>"$logdir/stdout.log" 2>&1 </dev/null 9>&- &
+    >>"$logdir/stdout.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$pidfile"
 
   local addr=127.0.0.1:$bport
@@ -307,17 +307,17 @@ cmd_down() {
     say "not running"
     return 0
   fi
-  local pid i
+  local pid
   pid=$(cat "$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 "${KAFKA_STOP_TIMEOUT:-30}"); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
+  local deadline=$((SECONDS + ${KAFKA_STOP_TIMEOUT:-30}))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.2
   done
   if kill -0 "$pid" 2>/dev/null; then
     say "pid $pid still alive after ${KAFKA_STOP_TIMEOUT:-30}s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    for i in 1 2 3 4 5; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    for _ in 1 2 3 4 5; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   fi
   rm -f "$pidfile" "$envfile"
   say "stopped (logs kept in $logdir)"
@@ -343,19 +343,21 @@ cmd_env() {
   cat "$envfile"
 }
 
-# lock serialises fetch/up/down: `go test ./integration/...` runs test binaries in
-# parallel and each may call `up` at once; only one of them may start a broker.
+# lock DIR FD takes an exclusive lock on DIR/.lock through file descriptor FD.
+# The state dir's lock serialises up/down: `go test ./integration/...` runs test
+# binaries in parallel and each may call `up` at once; only one may start a
+# broker. The cache's lock serialises fetches from state dirs of their own.
 lock() {
   command -v flock >/dev/null 2>&1 || die "flock not found (apt-get install util-linux)"
   mkdir -p "$1"
-  exec 9>>"$1/.lock"
-  flock -w "${KAFKA_LOCK_TIMEOUT:-300}" 9 || die "timed out waiting for the lock $1/.lock"
+  eval "exec $2>>\"\$1/.lock\""
+  flock -w "${KAFKA_LOCK_TIMEOUT:-600}" "$2" || die "timed out waiting for the lock $1/.lock"
 }
 
 case "${1:-}" in
-  fetch) lock "$home"; cmd_fetch; echo "$libs" ;;
-  up) lock "$dir"; cmd_up ;;
-  down) lock "$dir"; cmd_down ;;
+  fetch) lock "$home" 8; cmd_fetch; echo "$libs" ;;
+  up) lock "$dir" 9; cmd_up ;;
+  down) lock "$dir" 9; cmd_down ;;
   status) cmd_status ;;
   logs) cmd_logs ;;
   env) cmd_env ;;

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/corb-dev/corb/connectors/video"
+	"github.com/corb-dev/corb/connectors/video/opencv"
+)
+
+// ingestCommand is `corb ingest`: video sources → the frames topic.
+func ingestCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ingest",
+		Usage:     "read video files, watched directories, streams or cameras into the frames topic",
+		ArgsUsage: "SOURCE...",
+		Description: `Decodes video with OpenCV (FFmpeg backend) and produces one JPEG frame record
+(corb.Frame, key = camera id) per sampled frame to the frames topic.
+
+Sources:
+  FILE              a video file (mp4, mkv, avi, mov, webm, ...), read once, as fast as
+                    possible (or at its own speed with --realtime). Event time is the
+                    container's timestamp plus the file's modification time (or --start-time).
+                    Also file:///abs/path.
+  DIR, dir:DIR      a watched directory (also --watch DIR): every file matching --suffix
+                    that appears there is ingested once, after its size stopped changing.
+                    What was ingested is remembered in --state-dir, so a restart does not
+                    ingest it again; a file that cannot be decoded is recorded and skipped.
+  rtsp://, rtsps://, rtmp://, http://, https://
+                    a live network stream; event time is the wall clock. Reconnects forever
+                    with capped exponential backoff (0.5s doubling to 30s).
+  /dev/videoN, N, device:N
+                    a V4L2 camera; live, like a stream.
+
+Each source numbers its frames from 0 (seq), so a file ingested twice is recognisable
+downstream by the same source and seq. Frames larger than the topic's max.message.bytes
+stop the ingest with an error naming the frame: lower --max-width or --quality.
+
+Examples:
+  corb ingest --camera lobby --max-fps 5 --max-width 960 lobby.mp4
+  corb ingest --camera lobby --realtime lobby.mp4
+  corb ingest --camera dock --watch /srv/uploads --suffix '*.mp4,*.mkv'
+  corb ingest --camera gate 'rtsp://user:pass@10.0.0.7/stream1'`,
+		Flags: append([]cli.Flag{
+			brokersFlag(), namespaceFlag(),
+			&cli.StringFlag{Name: "camera", Usage: "camera id, the Kafka key (default: derived from the source's name)", Sources: cli.EnvVars("CORB_CAMERA")},
+			&cli.StringFlag{Name: "topic", Usage: "logical topic (the namespace is prefixed)", Value: "frames"},
+			&cli.FloatFlag{Name: "max-fps", Usage: "send at most this many frames per second, by timestamp (0: every frame)"},
+			&cli.IntFlag{Name: "max-width", Usage: "shrink wider frames to this width, keeping aspect (0: original size)"},
+			&cli.IntFlag{Name: "quality", Usage: "JPEG quality 1..100", Value: video.DefaultQuality},
+			&cli.BoolFlag{Name: "realtime", Usage: "pace files to their own frame rate (default for files: as fast as possible)"},
+			&cli.StringFlag{Name: "start-time", Usage: "capture time of a file's first frame, RFC 3339 (default: the file's modification time)"},
+			&cli.StringSliceFlag{Name: "watch", Usage: "watch this directory for new video files (repeatable)"},
+			&cli.StringFlag{Name: "suffix", Usage: "file patterns a watched directory ingests, comma-separated", Value: video.DefaultSuffixes},
+			&cli.StringFlag{Name: "state-dir", Usage: "where watched directories remember ingested files (default: $CORB_CACHE/ingest or ~/.cache/corb/ingest)", Sources: cli.EnvVars("CORB_INGEST_STATE_DIR")},
+			&cli.DurationFlag{Name: "poll", Usage: "how often watched directories are listed", Value: time.Second},
+			&cli.DurationFlag{Name: "settle", Usage: "how long a dropped file must stay unchanged before it is ingested", Value: 2 * time.Second},
+			&cli.IntFlag{Name: "max-message-bytes", Usage: "the topic's max.message.bytes (0: ask the broker)"},
+			&cli.IntFlag{Name: "limit", Usage: "stop each source after this many frames (0: no limit)"},
+		}, logFlags()...),
+		Action: runIngest,
+	}
+}
+
+func runIngest(ctx context.Context, cmd *cli.Command) error {
+	log, err := newLogger(cmd)
+	if err != nil {
+		return err
+	}
+	srcs, err := ingestSources(cmd)
+	if err != nil {
+		return err
+	}
+	rules, err := video.ParseSuffixRules(cmd.String("suffix"))
+	if err != nil {
+		return fmt.Errorf("--suffix: %w", err)
+	}
+	base := video.CameraConfig{
+		CameraID: cmd.String("camera"),
+		MaxFPS:   cmd.Float("max-fps"),
+		MaxWidth: cmd.Int("max-width"),
+		Quality:  cmd.Int("quality"),
+		Realtime: cmd.Bool("realtime"),
+	}
+	if s := cmd.String("start-time"); s != "" {
+		if base.StartTime, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return fmt.Errorf("--start-time: %w", err)
+		}
+	}
+	checkCfg := base
+	if checkCfg.CameraID == "" {
+		checkCfg.CameraID = "x"
+	}
+	if err := checkCfg.Validate(); err != nil {
+		return err
+	}
+	stateDir := cmd.String("state-dir")
+	if stateDir == "" {
+		stateDir = defaultStateDir()
+	}
+	bks := brokers(cmd)
+	if len(bks) == 0 {
+		return errors.New("no brokers: pass --brokers or set CORB_BROKERS")
+	}
+	topic := video.TopicName(cmd.String("namespace"), cmd.String("topic"))
+	limit := cmd.Int("max-message-bytes")
+	if limit == 0 {
+		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		limit, err = video.TopicMaxMessageBytes(lctx, bks, topic)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w (create the topics first with 'corb topology apply', or pass --max-message-bytes)", err)
+		}
+	}
+	sink, err := video.NewKafkaSink(video.KafkaSinkConfig{Brokers: bks, Topic: topic, MaxMessageBytes: limit})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = sink.Close(cctx) // every Ingest already flushed and reported its delivery errors
+	}()
+
+	in := &video.Ingester{
+		Opener: opencv.Opener{},
+		Logger: log,
+		Watch:  video.WatchOptions{Suffixes: rules, StateDir: stateDir, Poll: cmd.Duration("poll"), Settle: cmd.Duration("settle")},
+		Limit:  int64(cmd.Int("limit")),
+	}
+	if len(srcs) == 1 && srcs[0].Kind == video.KindFile {
+		in.NewProgress = video.TerminalProgress(os.Stderr) // one bar only: several would garble the terminal
+	}
+	log.Info("ingest", "sources", len(srcs), "topic", topic, "max_message_bytes", limit)
+
+	// Sources run concurrently; the first failure stops the others.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, src := range srcs {
+		cfg := base
+		if cfg.CameraID == "" {
+			cfg.CameraID = cameraIDFor(src)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := in.Ingest(ctx, src, cfg, sink)
+			fmt.Fprintf(cmd.Root().Writer, "%s (camera %s): %d frames sent, %d dropped by max-fps, %d read, %.1f MB, %d reconnects, %d files (%d failed) in %s\n",
+				src, cfg.CameraID, st.FramesSent, st.FramesDropped, st.FramesRead, float64(st.BytesSent)/1e6,
+				st.Reconnects, st.FilesIngested, st.FilesFailed, st.Elapsed.Round(time.Millisecond))
+			if err != nil && !(errors.Is(err, context.Canceled) && context.Cause(ctx) == context.Canceled) {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var real []error
+	for _, e := range errs {
+		if !errors.Is(e, context.Canceled) { // stopped because another source failed
+			real = append(real, e)
+		}
+	}
+	return errors.Join(real...)
+}
+
+// ingestSources parses the SOURCE arguments and --watch directories; a plain
+// path naming a directory is watched.
+func ingestSources(cmd *cli.Command) ([]video.Source, error) {
+	var out []video.Source
+	for _, spec := range cmd.Args().Slice() {
+		src, err := video.ParseSource(spec)
+		if err != nil {
+			return nil, err
+		}
+		if src.Kind == video.KindFile {
+			if fi, err := os.Stat(src.Location); err == nil && fi.IsDir() {
+				src.Kind = video.KindDir
+			}
+		}
+		out = append(out, src)
+	}
+	for _, dir := range cmd.StringSlice("watch") {
+		src, err := video.ParseSource("dir:" + dir)
+		if err != nil {
+			return nil, fmt.Errorf("--watch: %w", err)
+		}
+		out = append(out, src)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no sources: give a file, directory, stream URL or device (see corb ingest --help)")
+	}
+	return out, nil
+}
+
+// cameraIDFor derives a camera id from a source when --camera is not given:
+// the file name without extension, the directory name, the stream host and
+// path, or videoN.
+func cameraIDFor(src video.Source) string {
+	switch src.Kind {
+	case video.KindFile:
+		b := filepath.Base(src.Location)
+		return strings.TrimSuffix(b, filepath.Ext(b))
+	case video.KindStream:
+		s := src.String()
+		if i := strings.Index(s, "://"); i >= 0 {
+			s = s[i+3:]
+		}
+		if i := strings.LastIndexByte(s, '@'); i >= 0 {
+			s = s[i+1:]
+		}
+		return strings.Trim(strings.NewReplacer("/", "-", ":", "-").Replace(s), "-")
+	}
+	return filepath.Base(src.Location)
+}
+
+func defaultStateDir() string {
+	if c := os.Getenv("CORB_CACHE"); c != "" {
+		return filepath.Join(c, "ingest")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "corb", "ingest")
+	}
+	return filepath.Join(os.TempDir(), "corb-ingest")
+}
+

@@ -1,0 +1,109 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corb-dev/corb/connectors/console"
+	"github.com/corb-dev/corb/schemas"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestTapReportsWhatFlows(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "d", "e", "dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	mustMarshal := func(r schemas.Record) []byte {
+		b, err := schemas.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ts := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	recs := []*kgo.Record{
+		{Topic: "d", Value: mustMarshal(&schemas.Detections{CameraID: "c", CaptureTime: ts, Boxes: make([]schemas.Box, 3)})},
+		{Topic: "d", Value: mustMarshal(&schemas.Detections{CameraID: "c", CaptureTime: ts, Boxes: make([]schemas.Box, 1)})},
+		{Topic: "d", Value: []byte("junk")},
+		{Topic: "e", Value: mustMarshal(&schemas.PresenceEvent{EventID: "x", ZoneID: "lawn", Type: schemas.Occupied, Count: 2, Peak: 2,
+			WindowStart: ts, WindowEnd: ts.Add(2 * time.Second), EventTime: ts})},
+		{Topic: "dlq", Value: []byte("bad"), Headers: []kgo.RecordHeader{{Key: "corb.reason", Value: []byte("permanent")},
+			{Key: "corb.error", Value: []byte("cannot decode JPEG")}}},
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	out := &lockedBuffer{}
+	tap, err := console.NewTap(brokers, []console.Topic{
+		{Logical: "detections", Physical: "d", Schema: "corb.Detections"},
+		{Logical: "events", Physical: "e", Schema: "corb.PresenceEvent"},
+		{Logical: "frames-dlq", Physical: "dlq", Schema: "bytes", DeadLetter: true},
+	}, out, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- tap.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for tap.Stats("detections").Records < 3 || tap.Stats("frames-dlq").Records < 1 || tap.Stats("events").Records < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tap saw too little:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	d := tap.Stats("detections")
+	if d.People != 4 || d.MaxPeople != 3 || d.Undecodable != 1 {
+		t.Errorf("detections stats %+v, want 4 people, max 3, 1 undecodable", d)
+	}
+	if got := tap.Stats("events").Events[schemas.Occupied]; got != 1 {
+		t.Errorf("OCCUPIED events = %d, want 1", got)
+	}
+	text := out.String()
+	for _, want := range []string{"lawn", "OCCUPIED", "dead letter in frames-dlq: permanent", "cannot decode JPEG"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("account lacks %q:\n%s", want, text)
+		}
+	}
+	var sum bytes.Buffer
+	tap.Summary(&sum)
+	if !strings.Contains(sum.String(), "1.33 people/frame on average, at most 3") {
+		t.Errorf("summary:\n%s", sum.String())
+	}
+}

@@ -1,0 +1,7 @@
+//go:build tmpfail
+
+package kafkatest
+
+import "testing"
+
+func TestTmpFail(t *testing.T) { Brokers(t) }

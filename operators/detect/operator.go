@@ -1,0 +1,416 @@
+package detect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gocv.io/x/gocv"
+
+	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/schemas"
+)
+
+// OperatorConfig is the detect kind's config, as written under an operator's
+// `config:` in the topology. Every field is optional.
+type OperatorConfig struct {
+	// Model is the ONNX model path; "" means DefaultModelPath (NanoDet-g).
+	Model string `yaml:"model"`
+	// Format is the model layout: "nanodet" (default) or "yolov8" (also YOLO11).
+	Format string `yaml:"format"`
+	// Classes to keep, as COCO labels or ids; empty means person only.
+	Classes []string `yaml:"classes"`
+	// Threshold is the minimum box score, 0..1; 0 means 0.35.
+	Threshold float32 `yaml:"threshold"`
+	// IoU is the overlap above which the weaker of two boxes of one class is
+	// dropped, 0..1; 0 means 0.5.
+	IoU float32 `yaml:"iou"`
+	// MaxBatch is the most frames per ONNX Runtime run; 0 means 8. The frames
+	// of one Process call are decoded and detected max_batch at a time, so
+	// memory stays bounded whatever the runtime's batch size.
+	MaxBatch int `yaml:"max_batch"`
+	// Provider is the execution provider: cpu (default), cuda or tensorrt.
+	Provider Provider `yaml:"provider"`
+	// Fallback, when "cpu", runs on the CPU (with a warning) when the GPU
+	// provider is unavailable; "" fails instead.
+	Fallback Provider `yaml:"fallback"`
+	// Threads are ONNX Runtime's intra-op threads; 0 means one per core.
+	Threads int `yaml:"threads"`
+	// MaxFrameAge, when positive, skips frames whose CaptureTime is older than
+	// this when their turn to be detected comes (zero outputs, counted in
+	// corb_detect_frames_skipped_total), so a detector slower than its
+	// cameras drops stale frames instead of building a backlog. 0 (default)
+	// never skips: replaying a recording needs every frame.
+	MaxFrameAge time.Duration `yaml:"max_frame_age"`
+}
+
+// Validate checks the values that New does not check itself.
+func (c OperatorConfig) Validate() error {
+	var errs []error
+	if c.MaxBatch < 0 {
+		errs = append(errs, fmt.Errorf("max_batch %d is negative", c.MaxBatch))
+	}
+	if c.Threads < 0 {
+		errs = append(errs, fmt.Errorf("threads %d is negative", c.Threads))
+	}
+	if c.MaxFrameAge < 0 {
+		errs = append(errs, fmt.Errorf("max_frame_age %v is negative", c.MaxFrameAge))
+	}
+	switch c.Provider {
+	case "", CPU, CUDA, TensorRT:
+	default:
+		errs = append(errs, fmt.Errorf("provider %q: want cpu, cuda or tensorrt", c.Provider))
+	}
+	switch c.Fallback {
+	case "", CPU:
+	default:
+		errs = append(errs, fmt.Errorf("fallback %q: want cpu or nothing", c.Fallback))
+	}
+	if c.Threshold < 0 || c.Threshold > 1 {
+		errs = append(errs, fmt.Errorf("threshold %v is not within 0..1", c.Threshold))
+	}
+	if c.IoU < 0 || c.IoU > 1 {
+		errs = append(errs, fmt.Errorf("iou %v is not within 0..1", c.IoU))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	return nil
+}
+
+// OperatorOptions are what the host gives a detect operator besides its config.
+type OperatorOptions struct {
+	// Name is the operator's name in the topology; it labels the metrics.
+	Name string
+	// Output is the logical topic the detections go to.
+	Output string
+	// Registry receives the operator's metrics; nil registers none.
+	Registry prometheus.Registerer
+	// Now is the clock that ages frames; nil means time.Now.
+	Now func() time.Time
+	// LibraryPath is the ONNX Runtime library; "" means $CORB_ORT_LIB, then the cache.
+	LibraryPath string
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Operator is the detect operator: corb.Frame records in, one corb.Detections
+// record per frame out (key = camera id), on one output topic.
+//
+// A record that is not a corb.Frame, or whose image cannot be decoded, is a
+// permanent failure (the runtime dead-letters it) and the rest of the batch
+// goes on. An ONNX Runtime failure fails the whole batch transiently. A frame
+// older than MaxFrameAge is consumed with zero outputs.
+type Operator struct {
+	cfg     OperatorConfig
+	out     string
+	det     *Detector
+	now     func() time.Time
+	model   string
+	version string
+	m       opMetrics
+}
+
+// NewOperator loads the model and returns the operator. Close it to free the model.
+func NewOperator(ctx context.Context, cfg OperatorConfig, opts OperatorOptions) (*Operator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Output == "" {
+		return nil, errors.New("detect: operator needs an output topic")
+	}
+	path, err := ModelPath(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	version, err := fileDigest(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newOpMetrics(opts.Registry, opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	det, err := New(ctx, Config{
+		ModelPath: path, Format: cfg.Format, Classes: cfg.Classes, Threshold: cfg.Threshold, IoU: cfg.IoU,
+		MaxBatch: cfg.MaxBatch, Provider: cfg.Provider, Fallback: cfg.Fallback, IntraOpThreads: cfg.Threads,
+		LibraryPath: opts.LibraryPath, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Operator{
+		cfg: cfg, out: opts.Output, det: det, now: now, m: m, version: version,
+		model: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)),
+	}, nil
+}
+
+// fileDigest is the model version: the first 12 hex digits of the file's SHA-256.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("detect: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("detect: reading %s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// Detector is the detector the operator runs.
+func (o *Operator) Detector() *Detector { return o.det }
+
+// Model is the model name and version the operator writes into each Detections.
+func (o *Operator) Model() (name, version string) { return o.model, o.version }
+
+// Close frees the model.
+func (o *Operator) Close() error { return o.det.Close() }
+
+// chunk is the number of frames decoded and detected together.
+func (o *Operator) chunk() int {
+	if o.det.batch > 0 {
+		return o.det.batch
+	}
+	return 1
+}
+
+// pending is one decoded frame waiting for detection.
+type pending struct {
+	index int // in the batch
+	frame schemas.Frame
+	mat   gocv.Mat
+}
+
+// Process implements operators.Operator.
+func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
+	results := make([]operators.Result, len(batch))
+	size := o.chunk()
+	for start := 0; start < len(batch); start += size {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := o.processChunk(ctx, batch[start:min(start+size, len(batch))], results[start:]); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+// processChunk decodes, ages and detects at most one model batch of records,
+// writing their results into results[0:len(recs)].
+func (o *Operator) processChunk(ctx context.Context, recs []operators.Record, results []operators.Result) error {
+	var frames []pending
+	defer func() {
+		for _, p := range frames {
+			p.mat.Close()
+		}
+	}()
+	start := time.Now()
+	now := o.now()
+	for i, r := range recs {
+		var f schemas.Frame
+		if err := schemas.Unmarshal(r.Value, &f); err != nil {
+			results[i].Err = operators.Permanent(fmt.Errorf("detect: not a corb.Frame: %w", err))
+			continue
+		}
+		if o.cfg.MaxFrameAge > 0 && now.Sub(f.CaptureTime) > o.cfg.MaxFrameAge {
+			o.m.skipped.Inc()
+			continue // consumed, nothing follows
+		}
+		m, err := DecodeFrame(&f)
+		if err != nil {
+			results[i].Err = operators.Permanent(err)
+			continue
+		}
+		frames = append(frames, pending{index: i, frame: f, mat: m})
+	}
+	decode := time.Since(start)
+	if len(frames) == 0 {
+		return nil
+	}
+	mats := make([]gocv.Mat, len(frames))
+	for i, p := range frames {
+		mats[i] = p.mat
+	}
+	boxes, t, err := o.det.Detect(ctx, mats)
+	if errors.Is(err, ErrBadFrame) {
+		// Detect cannot say which frame: detect them one by one.
+		return o.detectSingly(ctx, frames, decode, results)
+	}
+	if err != nil {
+		return err
+	}
+	o.observe(t, decode, len(frames))
+	per := t.Inference / time.Duration(len(frames))
+	for i, p := range frames {
+		results[p.index] = o.result(&p, boxes[i], per)
+	}
+	return nil
+}
+
+// detectSingly detects frames one at a time, failing the unusable ones permanently.
+func (o *Operator) detectSingly(ctx context.Context, frames []pending, decode time.Duration, results []operators.Result) error {
+	for _, p := range frames {
+		boxes, t, err := o.det.Detect(ctx, []gocv.Mat{p.mat})
+		switch {
+		case errors.Is(err, ErrBadFrame):
+			results[p.index].Err = operators.Permanent(err)
+			continue
+		case err != nil:
+			return err
+		}
+		o.observe(t, decode/time.Duration(len(frames)), 1)
+		results[p.index] = o.result(&p, boxes[0], t.Inference)
+	}
+	return nil
+}
+
+func (o *Operator) observe(t Timings, decode time.Duration, frames int) {
+	o.m.inference.Observe(t.Inference.Seconds())
+	o.m.preprocess.Observe((decode + t.Preprocess).Seconds())
+	o.m.batch.Observe(float64(frames))
+}
+
+// result is the Detections output of one frame.
+func (o *Operator) result(p *pending, boxes []schemas.Box, inference time.Duration) operators.Result {
+	o.m.perFrame.Observe(float64(len(boxes)))
+	d := schemas.Detections{
+		CameraID: p.frame.CameraID, FrameSeq: p.frame.Seq, CaptureTime: p.frame.CaptureTime,
+		Model: o.model, ModelVersion: o.version,
+		FrameWidth: int32(p.mat.Cols()), FrameHeight: int32(p.mat.Rows()),
+		Boxes: boxes, InferenceTime: inference.Truncate(time.Microsecond),
+	}
+	v, err := schemas.Marshal(&d)
+	if err != nil {
+		// Only a frame with fields the schema refuses (e.g. invalid UTF-8
+		// camera id) gets here: retrying cannot fix it.
+		return operators.Result{Err: operators.Permanent(fmt.Errorf("detect: encoding detections: %w", err))}
+	}
+	return operators.Result{Outputs: []operators.Output{{Topic: o.out, Key: []byte(p.frame.CameraID), Value: v}}}
+}
+
+// ErrUndecodable is returned by DecodeFrame for a frame whose image cannot be
+// decoded or does not match its declared encoding and size.
+var ErrUndecodable = errors.New("undecodable frame")
+
+// DecodeFrame decodes f's image into an 8-bit BGR Mat, which the caller must
+// close. JPEG and PNG are decoded with OpenCV; RAW_BGR must hold exactly
+// Width×Height×3 bytes. Errors wrap ErrUndecodable.
+func DecodeFrame(f *schemas.Frame) (gocv.Mat, error) {
+	bad := func(format string, args ...any) (gocv.Mat, error) {
+		return gocv.Mat{}, fmt.Errorf("%w: camera %q seq %d: %s", ErrUndecodable, f.CameraID, f.Seq, fmt.Sprintf(format, args...))
+	}
+	if len(f.Image) == 0 {
+		return bad("no image bytes")
+	}
+	switch f.Encoding {
+	case schemas.EncodingJPEG, schemas.EncodingPNG:
+		m, err := gocv.IMDecode(f.Image, gocv.IMReadColor)
+		if err != nil {
+			return bad("%s: %v", f.Encoding, err)
+		}
+		if m.Empty() {
+			m.Close()
+			return bad("%d bytes are not a decodable %s image", len(f.Image), f.Encoding)
+		}
+		return m, nil
+	case schemas.EncodingRawBGR:
+		w, h := int(f.Width), int(f.Height)
+		if w <= 0 || h <= 0 || len(f.Image) != w*h*3 {
+			return bad("RAW_BGR %dx%d needs %d bytes, has %d", w, h, max(w, 0)*max(h, 0)*3, len(f.Image))
+		}
+		m, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, f.Image)
+		if err != nil {
+			return bad("RAW_BGR: %v", err)
+		}
+		return m, nil
+	default:
+		return bad("unknown encoding %q", f.Encoding)
+	}
+}
+
+// opMetrics are one detect operator's metrics.
+type opMetrics struct {
+	inference, preprocess, batch, perFrame prometheus.Observer
+	skipped                                prometheus.Counter
+}
+
+// newOpMetrics registers the detect metrics on reg (once per registry: later
+// operators share the vectors) and returns operator name's children.
+func newOpMetrics(reg prometheus.Registerer, name string) (opMetrics, error) {
+	label := []string{"operator"}
+	inference := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "corb_detect_inference_seconds", Help: "ONNX Runtime time of one detect batch.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	}, label)
+	preprocess := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "corb_detect_preprocess_seconds", Help: "Image decoding, resizing and normalising of one detect batch.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, label)
+	batch := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "corb_detect_batch_size", Help: "Frames per detect batch.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+	}, label)
+	perFrame := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "corb_detect_detections_per_frame", Help: "Boxes kept per detected frame.",
+		Buckets: []float64{0, 1, 2, 3, 5, 8, 13, 21, 34},
+	}, label)
+	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "corb_detect_frames_skipped_total", Help: "Frames not detected because they were older than max_frame_age.",
+	}, label)
+	var err error
+	if inference, err = register(reg, inference); err != nil {
+		return opMetrics{}, err
+	}
+	if preprocess, err = register(reg, preprocess); err != nil {
+		return opMetrics{}, err
+	}
+	if batch, err = register(reg, batch); err != nil {
+		return opMetrics{}, err
+	}
+	if perFrame, err = register(reg, perFrame); err != nil {
+		return opMetrics{}, err
+	}
+	if skipped, err = register(reg, skipped); err != nil {
+		return opMetrics{}, err
+	}
+	return opMetrics{
+		inference: inference.WithLabelValues(name), preprocess: preprocess.WithLabelValues(name),
+		batch: batch.WithLabelValues(name), perFrame: perFrame.WithLabelValues(name),
+		skipped: skipped.WithLabelValues(name),
+	}, nil
+}
+
+// register registers c on reg, or returns the equal collector registered
+// before (by another detect operator of the process). A nil reg registers nothing.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("detect: registering metrics: %w", err)
+}
