@@ -1,7 +1,0 @@
-//go:build tmpfail
-
-package kafkatest
-
-import "testing"
-
-func TestTmpFail(t *testing.T) { Brokers(t) }
