@@ -40,7 +40,10 @@
 // not belong to CommandType, strings that are not UTF-8, timestamps outside the
 // range of int64 microseconds) with an error wrapping ErrInvalid. Unmarshal
 // applies the same checks to what it decodes, so every record that decodes can
-// be marshalled again.
+// be marshalled again. Before goavro decodes a body, a scan along the writer
+// schema (prescan.go) rejects truncation, bad union and enum indexes and array
+// block counts that cannot fit in the remaining bytes, so hostile input cannot
+// make goavro allocate gigabytes.
 //
 // # Schema evolution
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/corb-dev/corb/schemas"
 	"github.com/corb-dev/corb/topology"
 )
 
@@ -81,7 +82,7 @@ func loadTopology(cmd *cli.Command) (*topology.Spec, error) {
 	if ns := cmd.String("namespace"); ns != "" {
 		spec = spec.WithNamespace(ns)
 	}
-	if err := spec.Validate(builtinKinds()); err != nil {
+	if err := spec.Validate(builtinKinds(), topology.WithSchemaFields(schemas.KnownFields())); err != nil {
 		return nil, err
 	}
 	return spec, nil

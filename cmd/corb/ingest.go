@@ -14,6 +14,7 @@ import (
 
 	"github.com/corb-dev/corb/connectors/video"
 	"github.com/corb-dev/corb/connectors/video/opencv"
+	"github.com/corb-dev/corb/operators/admin"
 )
 
 // ingestCommand is `corb ingest`: video sources → the frames topic.
@@ -50,14 +51,14 @@ Examples:
   corb ingest --camera dock --watch /srv/uploads --suffix '*.mp4,*.mkv'
   corb ingest --camera gate 'rtsp://user:pass@10.0.0.7/stream1'`,
 		Flags: append([]cli.Flag{
-			brokersFlag(), namespaceFlag(),
+			brokersFlag(), namespaceFlag(), adminFlag(""),
 			&cli.StringFlag{Name: "camera", Usage: "camera id, the Kafka key (default: derived from the source's name)", Sources: cli.EnvVars("CORB_CAMERA")},
 			&cli.StringFlag{Name: "topic", Usage: "logical topic (the namespace is prefixed)", Value: "frames"},
 			&cli.FloatFlag{Name: "max-fps", Usage: "send at most this many frames per second, by timestamp (0: every frame)"},
 			&cli.IntFlag{Name: "max-width", Usage: "shrink wider frames to this width, keeping aspect (0: original size)"},
 			&cli.IntFlag{Name: "quality", Usage: "JPEG quality 1..100", Value: video.DefaultQuality},
 			&cli.BoolFlag{Name: "realtime", Usage: "pace files to their own frame rate (default for files: as fast as possible)"},
-			&cli.StringFlag{Name: "start-time", Usage: "capture time of a file's first frame, RFC 3339 (default: the file's modification time)"},
+			&cli.StringFlag{Name: "start-time", Usage: "capture time of a file's first frame, RFC 3339 or 'now' (default: the file's modification time; old files get old record timestamps, which short retention.ms may delete at once)"},
 			&cli.StringSliceFlag{Name: "watch", Usage: "watch this directory for new video files (repeatable)"},
 			&cli.StringFlag{Name: "suffix", Usage: "file patterns a watched directory ingests, comma-separated", Value: video.DefaultSuffixes},
 			&cli.StringFlag{Name: "state-dir", Usage: "where watched directories remember ingested files (default: $CORB_CACHE/ingest or ~/.cache/corb/ingest)", Sources: cli.EnvVars("CORB_INGEST_STATE_DIR")},
@@ -90,9 +91,13 @@ func runIngest(ctx context.Context, cmd *cli.Command) error {
 		Quality:  cmd.Int("quality"),
 		Realtime: cmd.Bool("realtime"),
 	}
-	if s := cmd.String("start-time"); s != "" {
+	switch s := cmd.String("start-time"); s {
+	case "":
+	case "now":
+		base.StartTime = time.Now()
+	default:
 		if base.StartTime, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return fmt.Errorf("--start-time: %w", err)
+			return fmt.Errorf("--start-time: want RFC 3339 or now: %w", err)
 		}
 	}
 	checkCfg := base
@@ -130,11 +135,17 @@ func runIngest(ctx context.Context, cmd *cli.Command) error {
 		_ = sink.Close(cctx) // every Ingest already flushed and reported its delivery errors
 	}()
 
+	reg := newRegistry()
+	metrics, err := video.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	in := &video.Ingester{
-		Opener: opencv.Opener{},
-		Logger: log,
-		Watch:  video.WatchOptions{Suffixes: rules, StateDir: stateDir, Poll: cmd.Duration("poll"), Settle: cmd.Duration("settle")},
-		Limit:  int64(cmd.Int("limit")),
+		Opener:  opencv.Opener{},
+		Metrics: metrics,
+		Logger:  log,
+		Watch:   video.WatchOptions{Suffixes: rules, StateDir: stateDir, Poll: cmd.Duration("poll"), Settle: cmd.Duration("settle")},
+		Limit:   int64(cmd.Int("limit")),
 	}
 	if len(srcs) == 1 && srcs[0].Kind == video.KindFile {
 		in.NewProgress = video.TerminalProgress(os.Stderr) // one bar only: several would garble the terminal
@@ -144,6 +155,11 @@ func runIngest(ctx context.Context, cmd *cli.Command) error {
 	// Sources run concurrently; the first failure stops the others.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if addr := cmd.String("admin-addr"); addr != "" {
+		adminDone := make(chan error, 1)
+		go func() { adminDone <- admin.New(reg, nil).Serve(ctx, addr, log) }()
+		defer func() { cancel(nil); <-adminDone }()
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -193,19 +209,30 @@ func ingestSources(cmd *cli.Command) ([]video.Source, error) {
 				src.Kind = video.KindDir
 			}
 		}
-		out = append(out, src)
+		out = append(out, absolute(src))
 	}
 	for _, dir := range cmd.StringSlice("watch") {
 		src, err := video.ParseSource("dir:" + dir)
 		if err != nil {
 			return nil, fmt.Errorf("--watch: %w", err)
 		}
-		out = append(out, src)
+		out = append(out, absolute(src))
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no sources: give a file, directory, stream URL or device (see corb ingest --help)")
 	}
 	return out, nil
+}
+
+// absolute makes file and directory paths absolute, so Frame.Source (and with
+// it re-ingest detection) does not depend on the working directory.
+func absolute(src video.Source) video.Source {
+	if src.Kind == video.KindFile || src.Kind == video.KindDir {
+		if abs, err := filepath.Abs(src.Location); err == nil {
+			src.Location = abs
+		}
+	}
+	return src
 }
 
 // cameraIDFor derives a camera id from a source when --camera is not given:
@@ -238,4 +265,3 @@ func defaultStateDir() string {
 	}
 	return filepath.Join(os.TempDir(), "corb-ingest")
 }
-

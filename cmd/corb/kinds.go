@@ -34,7 +34,7 @@ func builtins() map[string]kind {
 			spec:  topology.KindSpec{Inputs: []string{topology.SchemaAny}, Outputs: []string{topology.SchemaAny}},
 			build: buildPassthrough,
 		},
-		"detect":   {spec: topology.KindSpec{Inputs: []string{"corb.Frame"}, Outputs: []string{"corb.Detections"}}},
+		"detect":   {spec: topology.KindSpec{Inputs: []string{"corb.Frame"}, Outputs: []string{"corb.Detections"}}, build: buildDetect},
 		"zones":    {spec: topology.KindSpec{Inputs: []string{"corb.Detections"}, Outputs: []string{"corb.ZoneCounts"}}},
 		"presence": {spec: topology.KindSpec{Inputs: []string{"corb.ZoneCounts"}, Outputs: []string{"corb.PresenceEvent"}, Stateful: true}},
 		"rules":    {spec: topology.KindSpec{Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: cmd, Stateful: true}},

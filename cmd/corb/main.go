@@ -34,6 +34,7 @@ Start with 'corb dev': the whole pipeline on an embedded broker, no setup needed
 			topologyCommand(),
 			runCommand(),
 			detectCommand(),
+			ingestCommand(),
 			versionCommand(),
 		},
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -63,7 +62,7 @@ type fakeCapture struct {
 	end    error
 	width  int
 	height int
-	clock  *fakeClock     // if set, advanced by step per Read (a live camera's frame interval)
+	clock  *fakeClock // if set, advanced by step per Read (a live camera's frame interval)
 	step   time.Duration
 	closed bool
 }
@@ -159,7 +158,5 @@ func msList(n int, stepMS float64) []time.Duration {
 	}
 	return out
 }
-
-var _ = io.EOF
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -186,6 +186,8 @@ type Ingester struct {
 	// OnState, when set, is called on every state change of a live source
 	// (connecting, streaming, backoff, stopped), e.g. to set a gauge.
 	OnState func(StateChange)
+	// Metrics, when set, records frame counts and live source states.
+	Metrics *Metrics
 	Backoff Backoff
 	Watch   WatchOptions
 	// NewProgress, when set, is called for each file with its frame count
@@ -193,6 +195,9 @@ type Ingester struct {
 	NewProgress func(src Source, total int64) ProgressBar
 	// Limit stops a source after this many frames were sent (0: no limit).
 	Limit int64
+	// FlushTimeout bounds the final Sink.Flush, which runs even after ctx
+	// ended so frames already read are not lost (default 30s).
+	FlushTimeout time.Duration
 }
 
 // Ingest reads src and sends its frames to sink until the source ends (a
@@ -223,7 +228,13 @@ func (in *Ingester) Ingest(ctx context.Context, src Source, cfg CameraConfig, si
 			}
 		}
 	}
-	if ferr := sink.Flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {
+	ft := in.FlushTimeout
+	if ft <= 0 {
+		ft = 30 * time.Second
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ft)
+	defer cancel()
+	if ferr := sink.Flush(fctx); ferr != nil && err == nil {
 		err = ferr
 	}
 	st.Elapsed = in.clock().Now().Sub(start)
@@ -294,6 +305,7 @@ func (in *Ingester) ingestLive(ctx context.Context, src Source, cfg CameraConfig
 		default:
 			log.Info("video source", "state", c.State.String(), "attempt", c.Attempt)
 		}
+		in.Metrics.setState(c)
 		if in.OnState != nil {
 			in.OnState(c)
 		}
@@ -403,6 +415,7 @@ func (r *run) stream(ctx context.Context, capt Capture) error {
 		}
 		if !r.sampler.Keep(ts) {
 			r.st.FramesDropped++
+			r.in.Metrics.frame(r.cfg.CameraID, false, 0)
 			continue
 		}
 		if r.pacer != nil {
@@ -434,6 +447,7 @@ func (r *run) stream(ctx context.Context, capt Capture) error {
 		*r.seq++
 		r.st.FramesSent++
 		r.st.BytesSent += int64(len(img.Data))
+		r.in.Metrics.frame(r.cfg.CameraID, true, len(img.Data))
 		if r.in.Limit > 0 && *r.seq >= r.in.Limit {
 			return errLimit
 		}

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestIngestFile(t *testing.T) {
@@ -107,7 +110,10 @@ func TestIngestErrors(t *testing.T) {
 		{"no camera", file, CameraConfig{}, openResult{}, &memSink{}, func(e error) bool { return errors.Is(e, ErrConfig) }},
 		{"bad quality", file, CameraConfig{CameraID: "c", Quality: 101}, openResult{}, &memSink{}, func(e error) bool { return errors.Is(e, ErrConfig) }},
 		{"open fails", file, CameraConfig{CameraID: "c"}, openResult{err: errRefused}, &memSink{},
-			func(e error) bool { var ce *CaptureError; return errors.As(e, &ce) && ce.Op == "open" && errors.Is(e, errRefused) }},
+			func(e error) bool {
+				var ce *CaptureError
+				return errors.As(e, &ce) && ce.Op == "open" && errors.Is(e, errRefused)
+			}},
 		{"missing file", Source{Kind: KindFile, Location: path + ".nope"}, CameraConfig{CameraID: "c"}, openResult{}, &memSink{},
 			func(e error) bool { return errors.Is(e, os.ErrNotExist) }},
 		{"decode fails", file, CameraConfig{CameraID: "c"}, openResult{capt: &fakeCapture{pos: msList(3, 10), end: errors.New("corrupt")}}, &memSink{},
@@ -144,6 +150,7 @@ func TestLiveReconnect(t *testing.T) {
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var err error
 	var states []State
 	in := &Ingester{Logger: quiet(), Opener: opener, Clock: clock, OnState: func(c StateChange) {
 		states = append(states, c.State)
@@ -159,6 +166,10 @@ func TestLiveReconnect(t *testing.T) {
 		if n == 8 {
 			cancel()
 		}
+	}
+	reg := prometheus.NewRegistry()
+	if in.Metrics, err = NewMetrics(reg); err != nil {
+		t.Fatal(err)
 	}
 	sink := &memSink{}
 	src := Source{Kind: KindStream, Location: "rtsp://cam/s", Device: -1}
@@ -184,6 +195,18 @@ func TestLiveReconnect(t *testing.T) {
 		if states[i] != wantStates[i] {
 			t.Fatalf("states = %v, want %v", states, wantStates)
 		}
+	}
+	if got := testutil.ToFloat64(in.Metrics.frames.WithLabelValues("lobby", "sent")); got != 7 {
+		t.Fatalf("frames metric %v, want 7", got)
+	}
+	if got := testutil.ToFloat64(in.Metrics.reconnects.WithLabelValues("lobby")); got != 8 {
+		t.Fatalf("reconnects metric %v, want 8 backoffs", got)
+	}
+	if got := testutil.ToFloat64(in.Metrics.state.WithLabelValues("lobby", "rtsp://cam/s", "stopped")); got != 1 {
+		t.Fatalf("state metric stopped = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(in.Metrics.state.WithLabelValues("lobby", "rtsp://cam/s", "backoff")); got != 0 {
+		t.Fatalf("state metric backoff = %v, want 0", got)
 	}
 	if len(sink.frames) != 7 || st.Reconnects != 7 {
 		t.Fatalf("frames %d reconnects %d, want 7 and 7 (the 8th retry was cancelled)", len(sink.frames), st.Reconnects)

@@ -2,6 +2,7 @@ package video
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 )
@@ -120,5 +121,16 @@ func TestBackoff(t *testing.T) {
 	hi := Backoff{Jitter: 0.5, Rand: func() float64 { return 0.999999 }}.Delay(1)
 	if lo != 500*ms || hi < 1499*ms || hi > 1500*ms {
 		t.Fatalf("jitter range = [%v, %v], want [500ms, 1.5s]", lo, hi)
+	}
+}
+
+func TestTerminalProgressOffWithoutTTY(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if TerminalProgress(f) != nil || TerminalProgress(nil) != nil {
+		t.Fatal("progress bar on a non-terminal")
 	}
 }

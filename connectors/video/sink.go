@@ -171,7 +171,6 @@ func (s *KafkaSink) Close(ctx context.Context) error {
 	return err
 }
 
-
 // ErrTopicLimit is wrapped by TopicMaxMessageBytes errors.
 var ErrTopicLimit = errors.New("video: cannot read the topic's max.message.bytes")
 

@@ -76,8 +76,14 @@ var (
 	ErrBadSource         = errors.New("video: malformed source")
 )
 
-// streamSchemes are the URL schemes FFmpeg reads live streams from.
-var streamSchemes = map[string]bool{"rtsp": true, "rtsps": true, "rtmp": true, "http": true, "https": true}
+// isStreamScheme reports whether FFmpeg reads live streams from this URL scheme.
+func isStreamScheme(s string) bool {
+	switch s {
+	case "rtsp", "rtsps", "rtmp", "http", "https":
+		return true
+	}
+	return false
+}
 
 // ParseSource parses a source spec as given on the command line:
 //
@@ -134,7 +140,7 @@ func parseURL(spec, s string) (Source, error) {
 		}
 		return Source{Kind: KindFile, Location: filepath.Clean(u.Path), Device: -1}, nil
 	}
-	if !streamSchemes[scheme] {
+	if !isStreamScheme(scheme) {
 		return Source{}, fmt.Errorf("%w: %q (want rtsp, rtsps, rtmp, http, https or file)", ErrUnsupportedScheme, u.Scheme)
 	}
 	if u.Host == "" {

@@ -46,7 +46,8 @@ type OperatorConfig struct {
 	// Threads are ONNX Runtime's intra-op threads; 0 means one per core.
 	Threads int `yaml:"threads"`
 	// MaxFrameAge, when positive, skips frames whose CaptureTime is older than
-	// this when their turn to be detected comes (zero outputs, counted in
+	// this when they are decoded, one model batch before their turn to be
+	// detected (zero outputs, counted in
 	// corb_detect_frames_skipped_total), so a detector slower than its
 	// cameras drops stale frames instead of building a backlog. 0 (default)
 	// never skips: replaying a recording needs every frame.
@@ -95,7 +96,8 @@ type OperatorOptions struct {
 	Output string
 	// Registry receives the operator's metrics; nil registers none.
 	Registry prometheus.Registerer
-	// Now is the clock that ages frames; nil means time.Now.
+	// Now is the clock that ages frames; nil means time.Now. It is called
+	// from the goroutine that decodes ahead, so it must be safe for that.
 	Now func() time.Time
 	// LibraryPath is the ONNX Runtime library; "" means $CORB_ORT_LIB, then the cache.
 	LibraryPath string
@@ -196,30 +198,51 @@ type pending struct {
 	mat   gocv.Mat
 }
 
-// Process implements operators.Operator.
+// decoded is one chunk of records made ready for detection.
+type decoded struct {
+	frames []pending
+	took   time.Duration // unmarshalling and image decoding
+}
+
+func (d decoded) close() {
+	for _, p := range d.frames {
+		p.mat.Close()
+	}
+}
+
+// Process implements operators.Operator. The records are handled one model
+// batch (max_batch) at a time, and the next chunk's images are decoded while
+// the current chunk runs in ONNX Runtime, so decoding hides behind inference.
 func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
 	results := make([]operators.Result, len(batch))
 	size := o.chunk()
+	cur := o.decode(batch[:min(size, len(batch))], results)
 	for start := 0; start < len(batch); start += size {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		var next chan decoded
+		if lo := start + size; lo < len(batch) {
+			next = make(chan decoded, 1)
+			go func() { next <- o.decode(batch[lo:min(lo+size, len(batch))], results[lo:]) }()
 		}
-		if err := o.processChunk(ctx, batch[start:min(start+size, len(batch))], results[start:]); err != nil {
+		err := ctx.Err()
+		if err == nil {
+			err = o.detect(ctx, cur, results[start:])
+		}
+		cur.close()
+		if next != nil {
+			cur = <-next // always collected, so that no Mat leaks
+		}
+		if err != nil {
+			cur.close()
 			return nil, err
 		}
 	}
 	return results, nil
 }
 
-// processChunk decodes, ages and detects at most one model batch of records,
-// writing their results into results[0:len(recs)].
-func (o *Operator) processChunk(ctx context.Context, recs []operators.Record, results []operators.Result) error {
-	var frames []pending
-	defer func() {
-		for _, p := range frames {
-			p.mat.Close()
-		}
-	}()
+// decode unmarshals and decodes a chunk of records, skipping frames too old
+// and writing permanent failures into results[0:len(recs)].
+func (o *Operator) decode(recs []operators.Record, results []operators.Result) decoded {
+	var d decoded
 	start := time.Now()
 	now := o.now()
 	for i, r := range recs {
@@ -237,27 +260,33 @@ func (o *Operator) processChunk(ctx context.Context, recs []operators.Record, re
 			results[i].Err = operators.Permanent(err)
 			continue
 		}
-		frames = append(frames, pending{index: i, frame: f, mat: m})
+		d.frames = append(d.frames, pending{index: i, frame: f, mat: m})
 	}
-	decode := time.Since(start)
-	if len(frames) == 0 {
+	d.took = time.Since(start)
+	return d
+}
+
+// detect runs the detector on a decoded chunk and writes the outputs into
+// results (indexed like the chunk's records).
+func (o *Operator) detect(ctx context.Context, d decoded, results []operators.Result) error {
+	if len(d.frames) == 0 {
 		return nil
 	}
-	mats := make([]gocv.Mat, len(frames))
-	for i, p := range frames {
+	mats := make([]gocv.Mat, len(d.frames))
+	for i, p := range d.frames {
 		mats[i] = p.mat
 	}
 	boxes, t, err := o.det.Detect(ctx, mats)
 	if errors.Is(err, ErrBadFrame) {
 		// Detect cannot say which frame: detect them one by one.
-		return o.detectSingly(ctx, frames, decode, results)
+		return o.detectSingly(ctx, d.frames, d.took, results)
 	}
 	if err != nil {
 		return err
 	}
-	o.observe(t, decode, len(frames))
-	per := t.Inference / time.Duration(len(frames))
-	for i, p := range frames {
+	o.observe(t, d.took, len(d.frames))
+	per := t.Inference / time.Duration(len(d.frames))
+	for i, p := range d.frames {
 		results[p.index] = o.result(&p, boxes[i], per)
 	}
 	return nil
@@ -309,7 +338,8 @@ func (o *Operator) result(p *pending, boxes []schemas.Box, inference time.Durati
 var ErrUndecodable = errors.New("undecodable frame")
 
 // DecodeFrame decodes f's image into an 8-bit BGR Mat, which the caller must
-// close. JPEG and PNG are decoded with OpenCV; RAW_BGR must hold exactly
+// close. JPEG (which must be complete: start and end markers) and PNG are
+// decoded with OpenCV; RAW_BGR must hold exactly
 // Width×Height×3 bytes. Errors wrap ErrUndecodable.
 func DecodeFrame(f *schemas.Frame) (gocv.Mat, error) {
 	bad := func(format string, args ...any) (gocv.Mat, error) {
@@ -320,6 +350,10 @@ func DecodeFrame(f *schemas.Frame) (gocv.Mat, error) {
 	}
 	switch f.Encoding {
 	case schemas.EncodingJPEG, schemas.EncodingPNG:
+		if f.Encoding == schemas.EncodingJPEG && !completeJPEG(f.Image) {
+			// libjpeg would "decode" it, filling the missing part with grey.
+			return bad("JPEG is truncated (no start or end of image marker)")
+		}
 		m, err := gocv.IMDecode(f.Image, gocv.IMReadColor)
 		if err != nil {
 			return bad("%s: %v", f.Encoding, err)
@@ -342,6 +376,16 @@ func DecodeFrame(f *schemas.Frame) (gocv.Mat, error) {
 	default:
 		return bad("unknown encoding %q", f.Encoding)
 	}
+}
+
+// completeJPEG reports whether b starts with a JPEG start-of-image marker and
+// ends, bar zero padding, with an end-of-image marker.
+func completeJPEG(b []byte) bool {
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	return len(b) >= 4 && b[0] == 0xff && b[1] == 0xd8 && end >= 4 && b[end-2] == 0xff && b[end-1] == 0xd9
 }
 
 // opMetrics are one detect operator's metrics.

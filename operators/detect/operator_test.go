@@ -100,6 +100,8 @@ func TestOperatorProcess(t *testing.T) {
 		{"dog jpeg", frameRecord(t, &schemas.Frame{CameraID: "cam-b", Seq: 1, CaptureTime: fresh, Encoding: schemas.EncodingJPEG, Image: dog}),
 			want{people: -1, w: int32(dw), h: int32(dh)}},
 		{"corrupt jpeg", frameRecord(t, &schemas.Frame{CameraID: "cam-a", Seq: 2, CaptureTime: fresh, Encoding: schemas.EncodingJPEG, Image: person[:64]}),
+			want{err: "JPEG is truncated"}},
+		{"garbage between jpeg markers", frameRecord(t, &schemas.Frame{CameraID: "cam-a", Seq: 20, CaptureTime: fresh, Encoding: schemas.EncodingJPEG, Image: []byte("\xff\xd8 not a jpeg body \xff\xd9")}),
 			want{err: "not a decodable JPEG"}},
 		{"wrong schema", operators.Record{Topic: "frames", Key: []byte("c1"), Value: command},
 			want{err: "not a corb.Frame"}},
@@ -191,13 +193,13 @@ func TestOperatorProcess(t *testing.T) {
 	if got := mf.count("corb_detect_detections_per_frame"); got != uint64(detected) {
 		t.Errorf("detections-per-frame observations = %d, want %d", got, detected)
 	}
-	// Chunks of 2 records: [person, dog] [corrupt, wrong schema] [not avro, too old] [png, raw]:
-	// two detect batches of 2 frames; chunks without a frame run no batch.
-	if n, sum := mf.count("corb_detect_batch_size"), mf.sum("corb_detect_batch_size"); n != 2 || sum != 4 {
-		t.Errorf("batches = %d holding %v frames, want 2 holding 4", n, sum)
+	// Chunks of 2 records: [person, dog] [corrupt, garbage] [wrong schema, not avro] [too old, png] [raw]:
+	// three detect batches of 2, 1 and 1 frames; chunks without a frame run no batch.
+	if n, sum := mf.count("corb_detect_batch_size"), mf.sum("corb_detect_batch_size"); n != 3 || sum != 4 {
+		t.Errorf("batches = %d holding %v frames, want 3 holding 4", n, sum)
 	}
-	if mf.count("corb_detect_inference_seconds") != 2 || mf.count("corb_detect_preprocess_seconds") != 2 {
-		t.Errorf("inference/preprocess observations: %d/%d, want 2 each",
+	if mf.count("corb_detect_inference_seconds") != 3 || mf.count("corb_detect_preprocess_seconds") != 3 {
+		t.Errorf("inference/preprocess observations: %d/%d, want 3 each",
 			mf.count("corb_detect_inference_seconds"), mf.count("corb_detect_preprocess_seconds"))
 	}
 }
@@ -280,6 +282,7 @@ func TestOperatorConfigValidate(t *testing.T) {
 
 func TestDecodeFrame(t *testing.T) {
 	jpeg, w, h := encodeImage(t, "dog.jpg", schemas.EncodingJPEG)
+	png, _, _ := encodeImage(t, "dog.jpg", schemas.EncodingPNG)
 	tests := []struct {
 		name string
 		f    schemas.Frame
@@ -287,8 +290,11 @@ func TestDecodeFrame(t *testing.T) {
 	}{
 		{"jpeg", schemas.Frame{Encoding: schemas.EncodingJPEG, Image: jpeg}, true},
 		{"jpeg labelled png still decodes", schemas.Frame{Encoding: schemas.EncodingPNG, Image: jpeg}, true},
+		{"png labelled jpeg", schemas.Frame{Encoding: schemas.EncodingJPEG, Image: png}, false},
 		{"empty", schemas.Frame{Encoding: schemas.EncodingJPEG}, false},
 		{"truncated", schemas.Frame{Encoding: schemas.EncodingJPEG, Image: jpeg[:20]}, false},
+		{"half a jpeg", schemas.Frame{Encoding: schemas.EncodingJPEG, Image: jpeg[:len(jpeg)/2]}, false},
+		{"jpeg with zero padding", schemas.Frame{Encoding: schemas.EncodingJPEG, Image: append(append([]byte(nil), jpeg...), 0, 0, 0)}, true},
 		{"raw", schemas.Frame{Encoding: schemas.EncodingRawBGR, Width: 2, Height: 2, Image: make([]byte, 12)}, true},
 		{"raw short", schemas.Frame{Encoding: schemas.EncodingRawBGR, Width: 2, Height: 2, Image: make([]byte, 11)}, false},
 		{"raw no size", schemas.Frame{Encoding: schemas.EncodingRawBGR, Image: make([]byte, 12)}, false},

@@ -55,7 +55,7 @@ func BenchmarkIngestVsFFmpeg(b *testing.B) {
 		name     string
 		maxWidth int
 		maxFPS   float64
-	}{{"full", 0, 0}, {"w416", 416, 0}, {"decode-only", 0, 1e-6}} {
+	}{{"full", 0, 0}, {"w416", 416, 0}, {"w384", 384, 0}, {"decode-only", 0, 1e-6}} {
 		b.Run(bc.name, func(b *testing.B) {
 			in := &video.Ingester{Opener: Opener{}, Logger: slog.New(slog.DiscardHandler)}
 			cfg := video.CameraConfig{CameraID: "bench", MaxWidth: bc.maxWidth, MaxFPS: bc.maxFPS}

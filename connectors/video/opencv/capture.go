@@ -109,8 +109,8 @@ func (c *Capture) Read() (time.Duration, error) {
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
-// Encode shrinks the last frame to maxWidth (keeping aspect, area
-// interpolation) and JPEG-encodes it at quality.
+// Encode shrinks the last frame to maxWidth (keeping aspect; bilinear below
+// a 2x shrink, area averaging from 2x) and JPEG-encodes it at quality.
 func (c *Capture) Encode(maxWidth, quality int) (video.Image, error) {
 	if c.frame.Empty() {
 		return video.Image{}, ErrEmptyFrame
@@ -122,7 +122,14 @@ func (c *Capture) Encode(maxWidth, quality int) (video.Image, error) {
 		if nh < 1 {
 			nh = 1
 		}
-		gocv.Resize(c.frame, &c.small, image.Pt(maxWidth, nh), 0, 0, gocv.InterpolationArea)
+		// Bilinear is 2.3x faster than area averaging for mild shrinks (768 to
+		// 416: 634 vs 278 fps end to end) and looks the same; from 2x down,
+		// area averaging avoids aliasing.
+		interp := gocv.InterpolationLinear
+		if w >= 2*maxWidth {
+			interp = gocv.InterpolationArea
+		}
+		gocv.Resize(c.frame, &c.small, image.Pt(maxWidth, nh), 0, 0, interp)
 		src, w, h = c.small, maxWidth, nh
 	}
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, src, []int{gocv.IMWriteJpegQuality, quality})

@@ -1,0 +1,183 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/corb-dev/corb/integration/kafkatest"
+	"github.com/corb-dev/corb/operators/detect"
+	"github.com/corb-dev/corb/operators/runtime"
+)
+
+// BenchmarkDetectOperatorVsRawORT measures, in the same run and interleaved,
+// the detect operator's throughput through the real broker — JPEG frames of
+// vtest.avi produced to a topic, consumed by a runtime.Runner hosting the
+// detect operator (exactly-once), detections read back read_committed — and
+// a bare ONNX Runtime Run loop on the same model, thread count and input size
+// (batches of max_batch, input filled once, outputs preallocated: the floor).
+// It reports frames/s of each and their ratio (target ≥ 0.9).
+//
+//	KAFKA_BROKERS=... go test -tags integration -run '^$' -bench DetectOperatorVsRawORT -benchtime 3x -timeout 30m ./integration/
+//
+// Sub-benchmarks vary the runtime's records per Process call (corb run
+// --max-batch): each call is one Kafka transaction, whose commit the detector
+// waits for.
+func BenchmarkDetectOperatorVsRawORT(b *testing.B) {
+	for _, records := range []int{8, 32} {
+		b.Run(fmt.Sprintf("records_per_batch=%d", records), func(b *testing.B) { benchDetectOperator(b, records) })
+	}
+}
+
+func benchDetectOperator(b *testing.B, records int) {
+	const (
+		threads  = 2
+		maxBatch = 4
+		perIter  = 64 // frames per iteration, for each side
+	)
+	video := needDetector(b)
+	brokers := kafkatest.Brokers(b)
+	ns := kafkatest.Unique(b, "detectbench")
+	kafkatest.CreateTopic(b, brokers, ns+".frames", detectCameras, nil)
+	kafkatest.CreateTopic(b, brokers, ns+".detections", detectCameras, nil)
+	kafkatest.CreateTopic(b, brokers, ns+".frames-dlq", 1, nil)
+	frames := videoFrames(b, video, perIter, time.Now())
+	quiet := slog.New(slog.DiscardHandler)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	op, err := detect.NewOperator(ctx, detect.OperatorConfig{MaxBatch: maxBatch, Threads: threads},
+		detect.OperatorOptions{Name: "detect", Output: "detections", Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runner, err := runtime.New(runtime.Config{
+		Name: "detect", GroupPrefix: ns + ".", Instance: "0", Brokers: brokers,
+		Inputs: []string{"frames"}, Outputs: []string{"detections"}, DeadLetter: "frames-dlq",
+		Topic: func(l string) string { return ns + "." + l }, Operator: op, MaxBatch: records, Logger: quiet,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			b.Error(err)
+		}
+	}()
+	kafkatest.WaitFor(b, time.Minute, func() (bool, error) { return runner.Ready(), nil })
+
+	// The raw baseline: the same model and threads, batches of maxBatch frames.
+	raw, input, outputs := rawSession(b, threads, maxBatch)
+
+	out := kafkatest.NewClient(b, brokers, kgo.ConsumeTopics(ns+".detections"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	read := 0
+	await := func(n int) {
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Minute)
+		defer wcancel()
+		for read < n {
+			f := out.PollFetches(wctx)
+			if err := wctx.Err(); err != nil {
+				b.Fatalf("%d of %d detections after 10 minutes", read, n)
+			}
+			for _, fe := range f.Errors() {
+				b.Fatalf("consume detections: %v", fe.Err)
+			}
+			read += f.NumRecords()
+		}
+	}
+	// Warm up both: the session's first runs and the group's first transaction.
+	produceFrames(ctx, b, brokers, ns+".frames", frames[:maxBatch])
+	await(maxBatch)
+	if err := raw.Run([]ort.Value{input}, outputs); err != nil {
+		b.Fatal(err)
+	}
+
+	var opTime, rawTime time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		produceFrames(ctx, b, brokers, ns+".frames", frames)
+		await(maxBatch + (i+1)*perIter)
+		opTime += time.Since(start)
+
+		start = time.Now()
+		for range perIter / maxBatch {
+			if err := raw.Run([]ort.Value{input}, outputs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rawTime += time.Since(start)
+	}
+	b.StopTimer()
+	n := float64(b.N * perIter)
+	opFPS, rawFPS := n/opTime.Seconds(), n/rawTime.Seconds()
+	b.ReportMetric(opFPS, "operator-frames/s")
+	b.ReportMetric(rawFPS, "raw-frames/s")
+	b.ReportMetric(opFPS/rawFPS, "operator/raw")
+}
+
+// rawSession opens the cached model in a bare ONNX Runtime session (the
+// environment is the one the detector initialised) with a [batch,3,H,W]
+// input of noise and preallocated outputs.
+func rawSession(b *testing.B, threads, batch int) (*ort.DynamicAdvancedSession, ort.Value, []ort.Value) {
+	b.Helper()
+	path := detect.DefaultModelPath()
+	ins, outs, err := ort.GetInputOutputInfo(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(threads); err != nil {
+		b.Fatal(err)
+	}
+	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+		b.Fatal(err)
+	}
+	shape := ort.NewShape(ins[0].Dimensions...)
+	shape[0] = int64(batch)
+	input, err := ort.NewEmptyTensor[float32](shape)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { input.Destroy() })
+	data := input.GetData()
+	for i := range data {
+		data[i] = float32(rand.NormFloat64())
+	}
+	names := make([]string, len(outs))
+	outputs := make([]ort.Value, len(outs))
+	for i, o := range outs {
+		names[i] = o.Name
+		s := ort.NewShape(o.Dimensions...)
+		s[0] = int64(batch)
+		t, err := ort.NewEmptyTensor[float32](s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { t.Destroy() })
+		outputs[i] = t
+	}
+	s, err := ort.NewDynamicAdvancedSession(path, []string{ins[0].Name}, names, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Destroy() })
+	return s, input, outputs
+}
