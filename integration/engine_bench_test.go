@@ -117,6 +117,7 @@ func bareLoop(ctx context.Context, brokers []string, in, out, group string) erro
 		return err
 	}
 	defer cl.Close()
+	defer cl.AllowRebalance() // Close would wait for it forever
 	for {
 		fs := cl.PollRecords(ctx, 500)
 		if ctx.Err() != nil {

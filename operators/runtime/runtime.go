@@ -328,13 +328,13 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 		return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 	}
 	defer func() {
+		cl.AllowRebalance() // with BlockRebalanceOnPoll, Close would wait for it forever
 		cl.Close()
 		r.log.Info("stopped")
 	}()
 	for {
 		fetches := cl.PollRecords(ctx, r.cfg.MaxBatch)
 		if ctx.Err() != nil {
-			cl.AllowRebalance()
 			return nil
 		}
 		if err := fatalFetchError(fetches); err != nil {
@@ -359,7 +359,6 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 		r.finished(recs, out, err == nil, start)
 		if err != nil {
 			if ctx.Err() != nil {
-				cl.AllowRebalance()
 				return nil
 			}
 			// Rewind to what was committed so the batch comes again.
