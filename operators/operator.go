@@ -115,3 +115,47 @@ func (e permanentError) Is(target error) bool { return target == ErrPermanent }
 
 // IsPermanent reports whether err is marked permanent.
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
+
+// Stateful is implemented by operators that keep per-key state in changelog
+// topics (the operator's state topics in the topology: compacted, with the
+// same partition count as its inputs).
+//
+// The operator writes its state as ordinary Outputs to a state topic, keyed by
+// the key of the input record the state belongs to, so that a state record
+// lands on the changelog partition with the same number as its input
+// partition. In exactly-once mode those writes commit atomically with the
+// other outputs and the input offsets, so the changelog always matches the
+// committed input position.
+//
+// The runtime calls Restore and Revoke from the goroutine that calls Process,
+// never concurrently with it:
+//   - Restore(topic, p, state) when input partition p has been assigned, before
+//     any record of p reaches Process: state holds the latest value of every
+//     key of changelog partition p (deleted keys absent). It replaces whatever
+//     the operator held for p.
+//   - Revoke(p) when p has been taken away: the operator drops its state for p.
+//
+// An error from Restore stops the instance (its state would be wrong).
+type Stateful interface {
+	Operator
+	Restore(ctx context.Context, topic string, partition int32, state map[string][]byte) error
+	Revoke(partition int32)
+}
+
+// Ticker is implemented by operators that act on the passing of wall-clock
+// time when no input arrives (a zone whose cameras went silent must still be
+// reported stale). The runtime calls Tick about every TickInterval, from the
+// goroutine that calls Process, and produces its outputs (state writes
+// included) in a transaction of their own, or with the batch in flight. An
+// error is logged and the tick retried at the next interval.
+type Ticker interface {
+	Operator
+	Tick(ctx context.Context, now time.Time) ([]Output, error)
+}
+
+// BatchLimiter is implemented by operators whose batches must stay small
+// (detection: a batch of 500 frames would hold up a rebalance for minutes).
+// The runtime never passes more than MaxBatch records to Process.
+type BatchLimiter interface {
+	MaxBatch() int
+}

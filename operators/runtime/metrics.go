@@ -17,6 +17,9 @@ type Metrics struct {
 	rebalances     *prometheus.CounterVec
 	transactions   *prometheus.CounterVec
 	assignedGauges *prometheus.GaugeVec
+
+	restoreSeconds  *prometheus.HistogramVec
+	restoredRecords *prometheus.CounterVec
 }
 
 // NewMetrics creates the runtime's metrics and registers them with reg.
@@ -55,6 +58,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "corb_assigned_partitions", Help: "Partitions currently assigned to an operator instance.",
 		}, []string{"operator"}),
 	}
+	m.restoreSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "corb_state_restore_seconds", Help: "Time to restore one changelog partition into an operator's state.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	}, []string{"operator"})
+	m.restoredRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "corb_state_restored_records_total", Help: "Changelog records read while restoring state.",
+	}, []string{"operator"})
+	reg.MustRegister(m.restoreSeconds, m.restoredRecords)
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLettered, m.filtered, m.latency, m.batchSize,
 		m.lag, m.rebalances, m.transactions, m.assignedGauges)
 	return m

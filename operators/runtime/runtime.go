@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,16 @@ type Config struct {
 	Inputs     []string
 	Outputs    []string
 	DeadLetter string
+	// State are logical changelog topics of a Stateful operator: it may write
+	// to them, and they are read back to restore its state (see operators.Stateful).
+	State []string
+	// RestoreSettle bounds how long a restore waits for a changelog partition's
+	// open transactions to finish before reading it (default 2s).
+	RestoreSettle time.Duration
+	// TickInterval is how often a Ticker operator's Tick runs, and how long a
+	// poll waits for records before the runtime gets on with ticks and
+	// restores (default 1s).
+	TickInterval time.Duration
 	// Topic maps a logical topic name to its physical name (default: identity).
 	Topic func(logical string) string
 	// Guarantee defaults to ExactlyOnce.
@@ -95,6 +106,10 @@ type Runner struct {
 	physical map[string]string // logical input physical → logical
 	ready    atomic.Bool
 	assigned atomic.Int64
+
+	state    *stateManager    // nil unless the operator is Stateful and has state topics
+	ticker   operators.Ticker // nil unless the operator is a Ticker
+	lastTick time.Time
 }
 
 // New validates cfg and returns a Runner.
@@ -146,6 +161,15 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RestoreSettle <= 0 {
+		cfg.RestoreSettle = 2 * time.Second
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = time.Second
+	}
+	if bl, ok := cfg.Operator.(operators.BatchLimiter); ok && bl.MaxBatch() > 0 {
+		cfg.MaxBatch = min(cfg.MaxBatch, bl.MaxBatch())
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -156,9 +180,11 @@ func New(cfg Config) (*Runner, error) {
 		outputs:  map[string]string{},
 		physical: map[string]string{},
 	}
-	for _, t := range cfg.Outputs {
+	for _, t := range append(slices.Clone(cfg.Outputs), cfg.State...) {
 		r.outputs[t] = cfg.Topic(t)
 	}
+	r.state = newStateManager(r)
+	r.ticker, _ = cfg.Operator.(operators.Ticker)
 	for _, t := range cfg.Inputs {
 		r.physical[cfg.Topic(t)] = t
 	}
@@ -192,13 +218,22 @@ func (r *Runner) clientOptions() []kgo.Opt {
 		kgo.RetryBackoffFn(retryBackoff),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			r.rebalanced("assigned", m, +1)
+			if r.state != nil {
+				r.state.assigned(m)
+			}
 			r.ready.Store(true)
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			r.rebalanced("revoked", m, -1)
+			if r.state != nil {
+				r.state.revoked(m)
+			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			r.rebalanced("lost", m, -1)
+			if r.state != nil {
+				r.state.revoked(m)
+			}
 		}),
 	}
 	if r.cfg.Guarantee == ExactlyOnce {
@@ -271,24 +306,22 @@ func (r *Runner) runTransactional(ctx context.Context) error {
 		r.log.Info("stopped")
 	}()
 	for {
-		fetches := sess.PollRecords(ctx, r.cfg.MaxBatch)
-		if ctx.Err() != nil {
-			return nil
+		recs, tick, err := r.next(ctx, sess.PollRecords)
+		if err != nil || ctx.Err() != nil {
+			return err
 		}
-		if err := fatalFetchError(fetches); err != nil {
-			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
-		}
-		recs := fetches.Records()
-		if len(recs) == 0 {
+		if len(recs) == 0 && !tick {
 			continue
 		}
-		r.recordLag(fetches)
 		start := time.Now()
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("operator %s: begin transaction: %w", r.cfg.Name, err)
 		}
 		work, cancel := r.workContext(ctx)
 		out, err := r.processBatch(work, recs)
+		if err == nil && tick {
+			out = append(out, r.tick(work)...)
+		}
 		var produceErr atomic.Value
 		if err == nil {
 			for _, o := range out {
@@ -306,6 +339,10 @@ func (r *Runner) runTransactional(ctx context.Context) error {
 		}
 		cancel()
 		r.finished(recs, out, committed, start)
+		if !committed && r.state != nil {
+			// The operator's memory ran ahead of what was committed: start again from the changelog.
+			r.state.reset()
+		}
 		switch {
 		case endErr != nil && ctx.Err() != nil:
 			return nil
@@ -322,6 +359,67 @@ func (r *Runner) runTransactional(ctx context.Context) error {
 	}
 }
 
+// next polls the next batch and brings the operator's state up to date with
+// the assignment. tick reports that a Ticker's tick is due. Polls are bounded
+// by TickInterval when the operator has ticks or state, so both happen
+// without input too. err is a fatal error; a clean shutdown returns ctx done.
+func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.Fetches) (recs []*kgo.Record, tick bool, err error) {
+	pctx := ctx
+	if r.ticker != nil || r.state != nil {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, r.cfg.TickInterval)
+		defer cancel()
+	}
+	fetches := poll(pctx, r.cfg.MaxBatch)
+	if ctx.Err() != nil {
+		return nil, false, nil
+	}
+	if err := fatalFetchError(fetches); err != nil {
+		return nil, false, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+	}
+	recs = fetches.Records()
+	if r.state != nil {
+		if err := r.state.sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, false, nil
+			}
+			return nil, false, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+		}
+		recs = r.state.filter(recs)
+	}
+	if len(recs) > 0 {
+		r.recordLag(fetches)
+	}
+	if r.ticker != nil && time.Since(r.lastTick) >= r.cfg.TickInterval {
+		tick = true
+		r.lastTick = time.Now()
+	}
+	return recs, tick, nil
+}
+
+// tick runs the operator's Tick and returns what to produce. A failed tick
+// produces nothing and is tried again at the next interval.
+func (r *Runner) tick(ctx context.Context) []*kgo.Record {
+	outs, err := r.ticker.Tick(ctx, r.cfg.Now())
+	if err == nil {
+		err = r.checkOutputs(outs)
+	}
+	if err != nil {
+		r.log.Warn("tick failed; trying again at the next interval", "err", err)
+		return nil
+	}
+	recs := make([]*kgo.Record, 0, len(outs))
+	now := r.cfg.Now()
+	for _, o := range outs {
+		ts := o.Timestamp
+		if ts.IsZero() {
+			ts = now
+		}
+		recs = append(recs, &kgo.Record{Topic: r.outputs[o.Topic], Key: o.Key, Value: o.Value, Timestamp: ts, Headers: headersOut(o.Headers)})
+	}
+	return recs
+}
+
 func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 	cl, err := kgo.NewClient(r.clientOptions()...)
 	if err != nil {
@@ -333,26 +431,24 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 		r.log.Info("stopped")
 	}()
 	for {
-		fetches := cl.PollRecords(ctx, r.cfg.MaxBatch)
-		if ctx.Err() != nil {
-			return nil
+		recs, tick, err := r.next(ctx, cl.PollRecords)
+		if err != nil || ctx.Err() != nil {
+			return err
 		}
-		if err := fatalFetchError(fetches); err != nil {
-			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
-		}
-		recs := fetches.Records()
-		if len(recs) == 0 {
+		if len(recs) == 0 && !tick {
 			cl.AllowRebalance()
 			continue
 		}
-		r.recordLag(fetches)
 		start := time.Now()
 		work, cancel := r.workContext(ctx)
 		out, err := r.processBatch(work, recs)
+		if err == nil && tick {
+			out = append(out, r.tick(work)...)
+		}
 		if err == nil {
 			err = cl.ProduceSync(work, out...).FirstErr()
 		}
-		if err == nil {
+		if err == nil && len(recs) > 0 {
 			err = cl.CommitRecords(work, recs...)
 		}
 		cancel()
@@ -364,6 +460,9 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 			// Rewind to what was committed so the batch comes again.
 			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
 			cl.SetOffsets(committedOffsets(recs))
+			if r.state != nil {
+				r.state.reset()
+			}
 		}
 		cl.AllowRebalance()
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,4 +190,3 @@ func TestNewReportsEveryConfigProblem(t *testing.T) {
 		}
 	}
 }
-
