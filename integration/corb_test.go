@@ -119,6 +119,21 @@ func (p *proc) stop(timeout time.Duration) {
 	}
 }
 
+// wait waits for the process to exit by itself and returns its error.
+func (p *proc) wait(timeout time.Duration) error {
+	p.t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, tail(p.log.String(), 40))
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %v", p.name, timeout)
+	}
+}
+
 // exited reports a process that stopped on its own (a failure for a long-running operator).
 func (p *proc) exited() error {
 	select {
