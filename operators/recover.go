@@ -25,7 +25,7 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 func (e *PanicError) Is(target error) bool { return target == ErrPermanent }
 
 func (r recoverer) Process(ctx context.Context, batch []Record) ([]Result, error) {
-	results, err, perr := r.try(ctx, batch)
+	results, perr, err := r.try(ctx, batch)
 	if perr == nil {
 		return results, err
 	}
@@ -34,7 +34,7 @@ func (r recoverer) Process(ctx context.Context, batch []Record) ([]Result, error
 	}
 	results = make([]Result, len(batch))
 	for i := range batch {
-		one, err, perr := r.try(ctx, batch[i:i+1])
+		one, perr, err := r.try(ctx, batch[i:i+1])
 		switch {
 		case perr != nil:
 			results[i] = Result{Err: perr}
@@ -47,7 +47,8 @@ func (r recoverer) Process(ctx context.Context, batch []Record) ([]Result, error
 	return results, nil
 }
 
-func (r recoverer) try(ctx context.Context, batch []Record) (results []Result, err error, perr *PanicError) {
+// try runs the operator once; perr is set when it panicked (or broke the contract).
+func (r recoverer) try(ctx context.Context, batch []Record) (results []Result, perr *PanicError, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			perr = &PanicError{Value: v, Stack: debug.Stack()}
@@ -56,7 +57,7 @@ func (r recoverer) try(ctx context.Context, batch []Record) (results []Result, e
 	results, err = r.next.Process(ctx, batch)
 	if err == nil && len(results) != len(batch) {
 		err = Permanentf("operator returned %d results for %d records", len(results), len(batch))
-		return nil, nil, &PanicError{Value: err}
+		return nil, &PanicError{Value: err}, nil
 	}
-	return results, err, nil
+	return results, nil, err
 }

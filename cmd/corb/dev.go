@@ -128,7 +128,7 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 	ingested, ingestErr := ingestVideo(ctx, cmd, spec, bs, log)
 	if ingestErr == nil {
 		fmt.Fprintf(out, "ingested %d frames of %s; waiting for the operators to catch up\n", ingested.FramesSent, videoPath(cmd))
-		ingestErr = waitCaughtUp(ctx, adm, spec, planned, ops)
+		ingestErr = waitCaughtUp(ctx, tap, spec, ingested.FramesSent, ops)
 	}
 	if ingestErr == nil && cmd.Bool("follow") {
 		fmt.Fprintln(out, "following; Ctrl-C to stop")
@@ -153,7 +153,8 @@ type outcome struct {
 	err  error
 }
 
-// tapTopics are the topics the console shows: everything but the state topics.
+// tapTopics are the topics the console shows: everything but the state
+// topics; compacted views are counted but not printed record by record.
 func tapTopics(spec *topology.Spec) []console.Topic {
 	state := map[string]bool{}
 	for _, op := range spec.Operators {
@@ -172,7 +173,8 @@ func tapTopics(spec *topology.Spec) []console.Topic {
 		if state[t.Name] {
 			continue
 		}
-		ts = append(ts, console.Topic{Logical: t.Name, Physical: spec.PhysicalName(t.Name), Schema: t.Schema, DeadLetter: dlq[t.Name]})
+		ts = append(ts, console.Topic{Logical: t.Name, Physical: spec.PhysicalName(t.Name), Schema: t.Schema,
+			DeadLetter: dlq[t.Name], Quiet: t.Compacted()})
 	}
 	return ts
 }
@@ -216,21 +218,22 @@ func ingestVideo(ctx context.Context, cmd *cli.Command, spec *topology.Spec, bs 
 	}, sink)
 }
 
-// waitCaughtUp returns when every running operator's group has no lag twice in
-// a row, or when the operators stop.
-func waitCaughtUp(ctx context.Context, adm *kadm.Client, spec *topology.Spec, planned []plannedOperator, ops *outcome) error {
-	groups := map[string]bool{}
-	for _, p := range planned {
-		groups[groupPrefix(spec)+p.op.Name] = true
+// waitCaughtUp returns once the operators have caught up with the ingested
+// frames: every frame has its detections (when detect runs) and nothing has
+// moved on any topic for a few seconds. (Consumer-group lag cannot tell: on
+// topics written in transactions the commit markers keep it at one or more.)
+func waitCaughtUp(ctx context.Context, tap *console.Tap, spec *topology.Spec, frames int64, ops *outcome) error {
+	detecting := false
+	for _, op := range spec.Operators {
+		if op.Kind == "detect" && builtins()[op.Kind].build != nil {
+			detecting = true
+		}
 	}
-	var names []string
-	for g := range groups {
-		names = append(names, g)
-	}
-	quiet := 0
-	tick := time.NewTicker(500 * time.Millisecond)
+	const quietFor = 5 * time.Second
+	last, since := int64(-1), time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for quiet < 2 {
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -241,23 +244,13 @@ func waitCaughtUp(ctx context.Context, adm *kadm.Client, spec *topology.Spec, pl
 			return ops.err
 		case <-tick.C:
 		}
-		lags, err := adm.Lag(ctx, names...)
-		if err != nil {
+		total := tap.Total()
+		if total != last {
+			last, since = total, time.Now()
 			continue
 		}
-		total, ok := int64(0), true
-		lags.Each(func(l kadm.DescribedGroupLag) {
-			if l.Error() != nil || l.Lag.IsEmpty() {
-				ok = false
-				return
-			}
-			total += l.Lag.Total()
-		})
-		if ok && total == 0 {
-			quiet++
-		} else {
-			quiet = 0
+		if time.Since(since) >= quietFor && (!detecting || tap.Stats("detections").Records >= frames) {
+			return nil
 		}
 	}
-	return nil
 }

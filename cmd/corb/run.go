@@ -125,6 +125,7 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 			Brokers:         s.brokers,
 			Inputs:          p.op.Inputs,
 			Outputs:         p.op.Outputs,
+			State:           p.op.State,
 			DeadLetter:      p.op.OnFailure,
 			Topic:           s.spec.PhysicalName,
 			Guarantee:       runtime.Guarantee(p.op.Guarantee),

@@ -25,6 +25,7 @@ type Topic struct {
 	Physical   string // Kafka topic name
 	Schema     string // Avro full name, or "bytes"
 	DeadLetter bool   // records are dead letters: print each with its reason
+	Quiet      bool   // count the records but print none (views that repeat another topic)
 }
 
 // Tap reads topics (read_committed, from the start, no consumer group) and
@@ -152,12 +153,18 @@ func (t *Tap) record(r *kgo.Record) {
 			return
 		}
 		st.Events[e.Type]++
+		if tp.Quiet {
+			return
+		}
 		fmt.Fprintf(t.w, "● %-10s %-13s people=%d peak=%d  window %s–%s\n", e.ZoneID, e.Type, e.Count, e.Peak,
 			e.WindowStart.UTC().Format("15:04:05.0"), e.WindowEnd.UTC().Format("15:04:05.0"))
 	case tp.Schema == "corb.Command":
 		var c schemas.Command
 		if err := schemas.Unmarshal(r.Value, &c); err != nil {
 			st.Undecodable++
+			return
+		}
+		if tp.Quiet {
 			return
 		}
 		fmt.Fprintf(t.w, "→ command %s zone=%s from %s/%s\n", c.CommandType, c.ZoneID, c.Channel, c.Sender)
@@ -179,12 +186,14 @@ func (t *Tap) report() {
 	defer t.mu.Unlock()
 	secs := t.interval.Seconds()
 	var parts []string
+	moved := false
 	for _, name := range t.sortedTopics() {
 		st := t.stats[name]
 		if t.isDeadLetter(name) || st.Records == 0 {
 			continue
 		}
 		rate := float64(st.Records-st.lastRecords) / secs
+		moved = moved || st.Records != st.lastRecords
 		part := fmt.Sprintf("%s %d (%.1f/s)", name, st.Records, rate)
 		if frames := st.Records - st.lastRecords; frames > 0 && t.schemaOf(name) == "corb.Detections" {
 			part += fmt.Sprintf(" %.1f people/frame", float64(st.People-st.lastPeople)/float64(frames))
@@ -192,7 +201,7 @@ func (t *Tap) report() {
 		parts = append(parts, part)
 		st.lastRecords, st.lastPeople = st.Records, st.People
 	}
-	if len(parts) > 0 {
+	if moved {
 		fmt.Fprintf(t.w, "[%5.0fs] %s\n", time.Since(t.since).Seconds(), strings.Join(parts, " · "))
 	}
 }
@@ -211,6 +220,17 @@ func (t *Tap) Stats(logical string) Stats {
 		s.Events[k] = v
 	}
 	return s
+}
+
+// Total is the number of records the tap has seen on all topics.
+func (t *Tap) Total() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for _, st := range t.stats {
+		n += st.Records
+	}
+	return n
 }
 
 // Summary writes a table of everything seen to w.

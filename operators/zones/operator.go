@@ -1,0 +1,140 @@
+package zones
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/schemas"
+)
+
+// DefaultFile is the zones file an operator loads when its config names none,
+// relative to the working directory (the repository root in development).
+const DefaultFile = "deploy/zones.yaml"
+
+// FileEnv is the environment variable that names the zones file when the
+// operator's config does not.
+const FileEnv = "CORB_ZONES"
+
+// OperatorConfig is the zones kind's config, as written under an operator's
+// `config:` in the topology. Every field is optional.
+type OperatorConfig struct {
+	// ZonesFile is the zones file (see Parse). "" means $CORB_ZONES, then DefaultFile.
+	ZonesFile string `yaml:"zones_file"`
+}
+
+// Path is the zones file the config selects: ZonesFile, else getenv(FileEnv),
+// else DefaultFile. A nil getenv reads no environment.
+func (c OperatorConfig) Path(getenv func(string) string) string {
+	if p := strings.TrimSpace(c.ZonesFile); p != "" {
+		return p
+	}
+	if getenv != nil {
+		if p := strings.TrimSpace(getenv(FileEnv)); p != "" {
+			return p
+		}
+	}
+	return DefaultFile
+}
+
+// OperatorOptions are what the host gives a zones operator besides its zones.
+type OperatorOptions struct {
+	// Name is the operator's name in the topology; it labels the metrics.
+	Name string
+	// Output is the logical topic the zone counts go to.
+	Output string
+	// Registry receives the operator's metrics; nil registers none.
+	Registry prometheus.Registerer
+}
+
+// Operator is the zones operator: corb.Detections records in, one
+// corb.ZoneCounts record out per zone the frame's camera sees, keyed by zone
+// id (so the counts of every camera of a zone meet on one partition), with
+// the frame's capture time as the record timestamp. A frame from a camera
+// that sees no zone is consumed with zero outputs.
+//
+// A record that is not a decodable corb.Detections is a permanent failure:
+// the runtime dead-letters it and the rest of the batch goes on.
+// The operator holds no state between records.
+type Operator struct {
+	zoner   *Zoner
+	out     string
+	records *prometheus.CounterVec // by zone, curried with the operator name
+}
+
+// ErrNoOutput is returned by NewOperator when OperatorOptions.Output is empty.
+var ErrNoOutput = errors.New("zones: operator needs an output topic")
+
+// NewOperator returns a zones operator counting with the zones of f.
+func NewOperator(f *File, opts OperatorOptions) (*Operator, error) {
+	if f == nil {
+		return nil, errors.New("zones: operator needs a zones file")
+	}
+	if opts.Output == "" {
+		return nil, ErrNoOutput
+	}
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "corb_zones_records_total",
+		Help: "ZoneCounts records produced, by operator and zone.",
+	}, []string{"operator", "zone"})
+	if opts.Registry != nil {
+		if err := opts.Registry.Register(vec); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			existing, ok := (*prometheus.CounterVec)(nil), false
+			if errors.As(err, &are) {
+				existing, ok = are.ExistingCollector.(*prometheus.CounterVec)
+			}
+			if !ok {
+				return nil, fmt.Errorf("zones: registering metrics: %w", err)
+			}
+			vec = existing // another zones operator of this process registered it
+		}
+	}
+	return &Operator{
+		zoner:   NewZoner(f),
+		out:     opts.Output,
+		records: vec.MustCurryWith(prometheus.Labels{"operator": opts.Name}),
+	}, nil
+}
+
+// Zoner is the zoner the operator counts with.
+func (o *Operator) Zoner() *Zoner { return o.zoner }
+
+// Process implements operators.Operator.
+func (o *Operator) Process(_ context.Context, batch []operators.Record) ([]operators.Result, error) {
+	results := make([]operators.Result, len(batch))
+	for i, r := range batch {
+		results[i] = o.process(r)
+	}
+	return results, nil
+}
+
+func (o *Operator) process(r operators.Record) operators.Result {
+	var d schemas.Detections
+	if err := schemas.Unmarshal(r.Value, &d); err != nil {
+		return operators.Result{Err: operators.Permanent(fmt.Errorf("zones: not a corb.Detections: %w", err))}
+	}
+	counts := o.zoner.Count(&d)
+	if len(counts) == 0 {
+		return operators.Result{}
+	}
+	outs := make([]operators.Output, 0, len(counts))
+	for i := range counts {
+		v, err := schemas.Marshal(&counts[i])
+		if err != nil {
+			// Only fields the schema refuses (an invalid UTF-8 camera id) get here.
+			return operators.Result{Err: operators.Permanent(fmt.Errorf("zones: encoding zone counts: %w", err))}
+		}
+		outs = append(outs, operators.Output{
+			Topic: o.out, Key: []byte(counts[i].ZoneID), Value: v, Timestamp: counts[i].CaptureTime,
+		})
+	}
+	for i := range counts {
+		o.records.WithLabelValues(counts[i].ZoneID).Inc()
+	}
+	return operators.Result{Outputs: outs}
+}
