@@ -262,3 +262,155 @@ func TestPresenceSecondInstanceTakesHalfThePartitions(t *testing.T) {
 	b.stop(20 * time.Second)
 	a.stop(20 * time.Second)
 }
+
+const vtestTopology = `namespace: %s
+topics:
+  - name: frames
+    partitions: 1
+    schema: corb.Frame
+    configs: {max.message.bytes: "4194304"}
+  - name: detections
+    partitions: 1
+    schema: corb.Detections
+  - name: zone-counts
+    partitions: 3
+    schema: corb.ZoneCounts
+  - name: events
+    partitions: 3
+    schema: corb.PresenceEvent
+  - name: occupancy
+    partitions: 3
+    schema: corb.PresenceEvent
+    configs: {cleanup.policy: compact}
+  - name: presence-state
+    partitions: 3
+    schema: bytes
+    configs: {cleanup.policy: compact}
+  - name: dlq
+    schema: bytes
+operators:
+  - name: detect
+    kind: detect
+    inputs: [frames]
+    outputs: [detections]
+    on_failure: dlq
+    config: {max_batch: 4, threads: 2}
+  - name: zones
+    kind: zones
+    inputs: [detections]
+    outputs: [zone-counts]
+    on_failure: dlq
+    config: {zones_file: %[2]s}
+  - name: presence
+    kind: presence
+    inputs: [zone-counts]
+    outputs: [events, occupancy]
+    state: [presence-state]
+    stateful: true
+    on_failure: dlq
+    config:
+      zones_file: %[2]s
+      vacate_after: 5s
+      stale_after: 1h
+`
+
+// vtestPeaks are the labelled ranges of the peak occupancy (the highest count
+// OCCUPIED and COUNT_CHANGED events report; windowed medians of the detector's
+// counts) of each zone of deploy/zones.yaml over the first vtestFrames frames
+// of vtest.avi. Labels from the frames with the polygons drawn on them:
+// frame 30 has 5 people on the walkway (three in a group by the lamp post, two
+// on its sweep to the right) and 0 on the crossing; frame 125 has 2 on the
+// walkway and 5 on the crossing; frame 185 has 2 on the walkway and 4-5 on the
+// crossing (one on its edge); nobody steps on the lawn. The ranges allow one
+// occluded person less, or one more than the frames looked at.
+var vtestPeaks = map[string][2]int32{
+	"walkway":  {3, 6},
+	"crossing": {3, 6},
+	"lawn":     {0, 1},
+}
+
+const vtestFrames = 300 // 30 s at 10 fps
+
+// TestPresenceOverVtest runs detect → zones → presence over the first 30 s
+// of vtest.avi (camera "vtest" of deploy/zones.yaml) and checks the events
+// against the labels above: the footpath, where people walk all the time,
+// becomes OCCUPIED, and each zone's peak count is in its labelled range.
+func TestPresenceOverVtest(t *testing.T) {
+	path := needDetector(t)
+	brokers := kafkatest.Brokers(t)
+	ns := kafkatest.Unique(t, "vtest")
+	zonesFile, err := filepath.Abs("../deploy/zones.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(vtestTopology, ns, zonesFile)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.CreateTopic(t, brokers, ns+".frames", 1, map[string]string{"max.message.bytes": "4194304"})
+	kafkatest.CreateTopic(t, brokers, ns+".detections", 1, nil)
+	for _, tp := range []string{"zone-counts", "events"} {
+		kafkatest.CreateTopic(t, brokers, ns+"."+tp, 3, nil)
+	}
+	for _, tp := range []string{"occupancy", "presence-state"} {
+		kafkatest.CreateTopic(t, brokers, ns+"."+tp, 3, map[string]string{"cleanup.policy": "compact"})
+	}
+	kafkatest.CreateTopic(t, brokers, ns+".dlq", 1, nil)
+
+	frames := videoFrames(t, path, vtestFrames, presencetest.Start)
+	for _, f := range frames {
+		f.CameraID = "vtest"
+	}
+	p := startCorb(t, "pipeline", "run", "--topology", file, "--brokers", brokers[0], "--instance", "0",
+		"--admin-addr", "127.0.0.1:0", "--max-batch", "8", "--shutdown-timeout", "20s", "detect", "zones", "presence")
+	cl := kafkatest.NewClient(t, brokers, kgo.ProducerBatchMaxBytes(4<<20))
+	for _, f := range frames {
+		v, err := schemas.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Produce(context.Background(), &kgo.Record{Topic: ns + ".frames", Key: []byte(f.CameraID), Value: v, Timestamp: f.CaptureTime}, nil)
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every frame's zone counts (3 zones per frame) committed by presence.
+	kafkatest.WaitFor(t, 5*time.Minute, func() (bool, error) {
+		if err := p.exited(); err != nil {
+			return false, fmt.Errorf("%w: %v", kafkatest.ErrGiveUp, err)
+		}
+		adm := kadm.NewClient(kafkatest.NewClient(t, brokers))
+		offs, err := adm.FetchOffsets(context.Background(), ns+".presence")
+		if err != nil {
+			return false, nil
+		}
+		var n int64
+		offs.Each(func(o kadm.OffsetResponse) { n += o.At })
+		return n >= int64(len(frames)*len(vtestPeaks)), nil
+	})
+	recs := kafkatest.ConsumeAll(t, brokers, ns+".events", 1, 10*time.Second, true)
+	recs = kafkatest.ConsumeAll(t, brokers, ns+".events", len(recs)+1, 5*time.Second, true)
+	peak := map[string]int32{}
+	occupied := map[string]int{}
+	for _, r := range recs {
+		var ev schemas.PresenceEvent
+		if err := schemas.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s %-13s count %d peak %d window %s", ev.ZoneID, ev.Type, ev.Count, ev.Peak, ev.WindowStart.Sub(presencetest.Start))
+		peak[ev.ZoneID] = max(peak[ev.ZoneID], ev.Peak, ev.Count)
+		if ev.Type == schemas.Occupied {
+			occupied[ev.ZoneID]++
+		}
+	}
+	if occupied["walkway"] == 0 {
+		t.Error("the walkway never became OCCUPIED")
+	}
+	for z, r := range vtestPeaks {
+		if peak[z] < r[0] || peak[z] > r[1] {
+			t.Errorf("zone %s: peak %d, labelled %d..%d", z, peak[z], r[0], r[1])
+		}
+	}
+	p.stop(30 * time.Second)
+}

@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"math"
 	"time"
 )
 
@@ -93,7 +92,7 @@ func sampleRecords() []Record {
 		&Frame{Encoding: EncodingPNG, Seq: -1, CaptureTime: ts("1969-12-31T23:59:59.999999Z")},
 		&Frame{CameraID: "zero-time", Encoding: EncodingRawBGR},
 		&Detections{CameraID: "cam-ü", Model: "yolo11n", FrameSeq: 1<<62 + 7, CaptureTime: ts("2262-04-11T23:47:16.854775Z")},
-		&Detections{Boxes: []Box{{ClassID: -1, Label: "", Score: float32(math.Copysign(0, -1)), X1: 1e-38, Y1: 3.4e38}}},
+		&Detections{Boxes: []Box{{ClassID: -1, Label: "", Score: 0, X1: 1e-38, Y1: 3.4e38}}},
 		&ZoneCounts{ZoneID: "z", MaxScore: 1},
 		&PresenceEvent{EventID: "e", Type: Vacated, EventTime: ts("2030-01-01T00:00:00Z")},
 		&PresenceEvent{Type: Occupied, OccupiedSince: ts("1900-01-01T00:00:00Z"), Duration: 1500 * time.Millisecond},

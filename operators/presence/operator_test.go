@@ -59,7 +59,7 @@ func partitionOf(zone string, n int32) int32 {
 	for _, c := range zone {
 		h = h*31 + c
 	}
-	return (h&0x7fffffff)%n
+	return (h & 0x7fffffff) % n
 }
 
 func records(t testing.TB, recs []schemas.ZoneCounts) []operators.Record {

@@ -82,6 +82,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// FetchMaxBytes bounds memory held by fetched but unprocessed records (default 16 MiB).
 	FetchMaxBytes int32
+	// SessionTimeout is how long the group waits for a silent member (one killed
+	// with SIGKILL, say) before giving its partitions to the others (default 10s;
+	// Kafka's 45s is long for video).
+	SessionTimeout time.Duration
 	// TransactionTimeout is the broker-side timeout of a transaction (default 30s).
 	TransactionTimeout time.Duration
 	// ClientOptions are appended to the franz-go options the runtime builds (tests, TLS, SASL).
@@ -155,6 +159,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.FetchMaxBytes <= 0 {
 		cfg.FetchMaxBytes = 16 << 20
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
 	if cfg.TransactionTimeout <= 0 {
 		cfg.TransactionTimeout = 30 * time.Second
 	}
@@ -208,6 +215,8 @@ func (r *Runner) clientOptions() []kgo.Opt {
 		kgo.ConsumeTopics(inputs...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.SessionTimeout(r.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, r.cfg.SessionTimeout/4)),
 		kgo.FetchMaxBytes(r.cfg.FetchMaxBytes),
 		kgo.MaxConcurrentFetches(2),
 		kgo.ClientID("corb-" + r.cfg.Name + "-" + r.cfg.Instance),
@@ -586,7 +595,9 @@ func (r *Runner) finished(in, out []*kgo.Record, committed bool, start time.Time
 	}
 	m.transactions.WithLabelValues(r.cfg.Name, outcome).Inc()
 	m.latency.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
-	m.batchSize.WithLabelValues(r.cfg.Name).Observe(float64(len(in)))
+	if len(in) > 0 { // a tick alone is no batch
+		m.batchSize.WithLabelValues(r.cfg.Name).Observe(float64(len(in)))
+	}
 	if !committed {
 		return
 	}
