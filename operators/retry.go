@@ -30,7 +30,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.MaxBackoff = 5 * time.Second
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleepCtx
+		p.Sleep = SleepContext
 	}
 	return p
 }
@@ -45,7 +45,8 @@ func (p RetryPolicy) Backoff(attempt int) time.Duration {
 	return min(d, p.MaxBackoff)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepContext waits d or until ctx ends, and returns ctx.Err() in the latter case.
+func SleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -114,6 +114,7 @@ type Runner struct {
 	state    *stateManager    // nil unless the operator is Stateful and has state topics
 	ticker   operators.Ticker // nil unless the operator is a Ticker
 	lastTick time.Time
+	failures int // batches failed in a row, for the backoff before the next try
 }
 
 // New validates cfg and returns a Runner.
@@ -182,7 +183,7 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r := &Runner{
 		cfg:      cfg,
-		op:       operators.Retry(operators.Timeout(operators.Recover(cfg.Operator), cfg.ProcessTimeout), cfg.Retry),
+		op:       middleware(cfg),
 		log:      cfg.Logger.With("operator", cfg.Name, "instance", cfg.Instance),
 		outputs:  map[string]string{},
 		physical: map[string]string{},
@@ -196,6 +197,18 @@ func New(cfg Config) (*Runner, error) {
 		r.physical[cfg.Topic(t)] = t
 	}
 	return r, nil
+}
+
+// middleware wraps the operator in recover, timeout and retry. A Stateful
+// operator gets no in-memory retry: its state already holds what the failed
+// attempt did, so a failed batch aborts instead and its state is restored from
+// the changelog before the batch comes again.
+func middleware(cfg Config) operators.Operator {
+	op := operators.Timeout(operators.Recover(cfg.Operator), cfg.ProcessTimeout)
+	if _, ok := cfg.Operator.(operators.Stateful); ok && len(cfg.State) > 0 {
+		return op
+	}
+	return operators.Retry(op, cfg.Retry)
 }
 
 // Ready reports whether the instance has joined its group and received an assignment.
@@ -364,7 +377,13 @@ func (r *Runner) runTransactional(ctx context.Context) error {
 			r.log.Info("transaction aborted by a rebalance; the batch will be reprocessed")
 		case err != nil && ctx.Err() == nil:
 			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
+			r.failures++
+			if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
+				return nil
+			}
+			continue
 		}
+		r.failures = 0
 	}
 }
 
@@ -472,7 +491,14 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 			if r.state != nil {
 				r.state.reset()
 			}
+			r.failures++
+			cl.AllowRebalance()
+			if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
+				return nil
+			}
+			continue
 		}
+		r.failures = 0
 		cl.AllowRebalance()
 	}
 }
@@ -671,3 +697,4 @@ func headersOut(h []operators.Header) []kgo.RecordHeader {
 	}
 	return out
 }
+
