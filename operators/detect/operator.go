@@ -17,6 +17,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/metrics"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -418,19 +419,19 @@ func newOpMetrics(reg prometheus.Registerer, name string) (opMetrics, error) {
 		Name: "corb_detect_frames_skipped_total", Help: "Frames not detected because they were older than max_frame_age.",
 	}, label)
 	var err error
-	if inference, err = register(reg, inference); err != nil {
+	if inference, err = metrics.Register(reg, inference); err != nil {
 		return opMetrics{}, err
 	}
-	if preprocess, err = register(reg, preprocess); err != nil {
+	if preprocess, err = metrics.Register(reg, preprocess); err != nil {
 		return opMetrics{}, err
 	}
-	if batch, err = register(reg, batch); err != nil {
+	if batch, err = metrics.Register(reg, batch); err != nil {
 		return opMetrics{}, err
 	}
-	if perFrame, err = register(reg, perFrame); err != nil {
+	if perFrame, err = metrics.Register(reg, perFrame); err != nil {
 		return opMetrics{}, err
 	}
-	if skipped, err = register(reg, skipped); err != nil {
+	if skipped, err = metrics.Register(reg, skipped); err != nil {
 		return opMetrics{}, err
 	}
 	return opMetrics{
@@ -438,23 +439,4 @@ func newOpMetrics(reg prometheus.Registerer, name string) (opMetrics, error) {
 		batch: batch.WithLabelValues(name), perFrame: perFrame.WithLabelValues(name),
 		skipped: skipped.WithLabelValues(name),
 	}, nil
-}
-
-// register registers c on reg, or returns the equal collector registered
-// before (by another detect operator of the process). A nil reg registers nothing.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("detect: registering metrics: %w", err)
 }

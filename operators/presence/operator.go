@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corb-dev/corb/operators"
+	opmetrics "github.com/corb-dev/corb/operators/metrics"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -330,16 +331,16 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		Help: "Zones whose state this instance holds.",
 	}, []string{"operator"})
 	var err error
-	if late, err = register(reg, late); err != nil {
+	if late, err = opmetrics.Register(reg, late); err != nil {
 		return nil, err
 	}
-	if events, err = register(reg, events); err != nil {
+	if events, err = opmetrics.Register(reg, events); err != nil {
 		return nil, err
 	}
-	if open, err = register(reg, open); err != nil {
+	if open, err = opmetrics.Register(reg, open); err != nil {
 		return nil, err
 	}
-	if zones, err = register(reg, zones); err != nil {
+	if zones, err = opmetrics.Register(reg, zones); err != nil {
 		return nil, err
 	}
 	return &metrics{
@@ -348,23 +349,4 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		openWindows: open.WithLabelValues(name),
 		zones:       zones.WithLabelValues(name),
 	}, nil
-}
-
-// register registers c on reg, or returns the equal collector registered
-// before (by another presence operator of the process). A nil reg registers nothing.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("presence: registering metrics: %w", err)
 }

@@ -697,4 +697,3 @@ func headersOut(h []operators.Header) []kgo.RecordHeader {
 	}
 	return out
 }
-

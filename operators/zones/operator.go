@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/metrics"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -81,18 +82,9 @@ func NewOperator(f *File, opts OperatorOptions) (*Operator, error) {
 		Name: "corb_zones_records_total",
 		Help: "ZoneCounts records produced, by operator and zone.",
 	}, []string{"operator", "zone"})
-	if opts.Registry != nil {
-		if err := opts.Registry.Register(vec); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			existing, ok := (*prometheus.CounterVec)(nil), false
-			if errors.As(err, &are) {
-				existing, ok = are.ExistingCollector.(*prometheus.CounterVec)
-			}
-			if !ok {
-				return nil, fmt.Errorf("zones: registering metrics: %w", err)
-			}
-			vec = existing // another zones operator of this process registered it
-		}
+	vec, err := metrics.Register(opts.Registry, vec)
+	if err != nil {
+		return nil, fmt.Errorf("zones: %w", err)
 	}
 	return &Operator{
 		zoner:   NewZoner(f),
