@@ -19,7 +19,7 @@ func testKinds() topology.Kinds {
 		"detect":      {Inputs: []string{"corb.Frame"}, Outputs: []string{"corb.Detections"}},
 		"zones":       {Inputs: []string{"corb.Detections"}, Outputs: []string{"corb.ZoneCounts"}},
 		"presence":    {Inputs: []string{"corb.ZoneCounts"}, Outputs: []string{"corb.PresenceEvent"}, Stateful: true},
-		"rules":       {Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: cmd, Stateful: true},
+		"rules":       {Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: []string{"corb.Command", topology.SchemaBytes}, Stateful: true},
 		"cleaning":    {Inputs: cmd, Outputs: cmd},
 		"commands":    {Inputs: cmd, Outputs: cmd, Tables: []string{"corb.PresenceEvent"}},
 		"sms":         {Inputs: cmd},

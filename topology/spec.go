@@ -70,8 +70,9 @@ type Operator struct {
 	// Tables are compacted topics read whole as lookup tables (not triggers):
 	// every replica reads every partition.
 	Tables []string
-	// State are compacted changelog topics private to this operator; they are
+	// State are compacted changelog topics only this operator writes; they are
 	// co-partitioned with its inputs and restored on partition assignment.
+	// Other operators may read them as tables (a state that is also a view).
 	State []string
 
 	// Match keeps only input records whose decoded fields match (see Match).

@@ -350,7 +350,7 @@ func (s *Spec) checkStateOwnership(l *errorList) {
 		for _, field := range []struct {
 			name  string
 			names []string
-		}{{"inputs", o.Inputs}, {"outputs", o.Outputs}, {"tables", o.Tables}} {
+		}{{"inputs", o.Inputs}, {"outputs", o.Outputs}} { // reading another's state as a table is fine: it is a view
 			for k, name := range field.names {
 				if own, ok := owner[name]; ok {
 					l.add(index(index("operators", j)+"."+field.name, k), ErrInvalid, "topic %q is operator %q's private state", name, s.Operators[own].Name)

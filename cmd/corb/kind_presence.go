@@ -20,8 +20,8 @@ func buildPresence(_ context.Context, env buildEnv, op *topology.Operator) (oper
 	if len(op.Outputs) < 1 || len(op.Outputs) > 2 {
 		return nil, fmt.Errorf("%s: operator %q: presence needs one or two outputs (events[, occupancy]), has %d", op.Pos, op.Name, len(op.Outputs))
 	}
-	if len(op.State) != 1 {
-		return nil, fmt.Errorf("%s: operator %q: presence needs exactly one state topic, has %d", op.Pos, op.Name, len(op.State))
+	if len(op.State) < 1 || len(op.State) > 2 {
+		return nil, fmt.Errorf("%s: operator %q: presence needs one or two state topics (state[, usage]), has %d", op.Pos, op.Name, len(op.State))
 	}
 	var cfg presence.OperatorConfig
 	if err := op.Config.Decode(&cfg); err != nil {
@@ -35,6 +35,9 @@ func buildPresence(_ context.Context, env buildEnv, op *topology.Operator) (oper
 	c := cfg.Config
 	c.Zones = presence.ZoneSpecs(f)
 	opts := presence.OperatorOptions{Name: op.Name, Events: op.Outputs[0], State: op.State[0], Registry: env.Registry, Logger: env.Log}
+	if len(op.State) == 2 {
+		opts.Usage = op.State[1]
+	}
 	if len(op.Outputs) == 2 {
 		opts.Occupancy = op.Outputs[1]
 	}

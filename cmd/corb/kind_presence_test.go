@@ -47,7 +47,7 @@ func TestBuildPresence(t *testing.T) {
 		{"bad duration", "zones_file: " + zonesFile + "\nsize: long", []string{"events"}, []string{"presence-state"}, "time.Duration"},
 		{"advance > size", "zones_file: " + zonesFile + "\nsize: 1s\nadvance: 2s", []string{"events"}, []string{"presence-state"}, "advance"},
 		{"missing zones file", "zones_file: /nonexistent/zones.yaml", []string{"events"}, []string{"presence-state"}, "nonexistent"},
-		{"no state", "zones_file: " + zonesFile, []string{"events"}, nil, "one state topic"},
+		{"no state", "zones_file: " + zonesFile, []string{"events"}, nil, "one or two state topics"},
 		{"three outputs", "zones_file: " + zonesFile, []string{"a", "b", "c"}, []string{"presence-state"}, "one or two outputs"},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ func builtins() map[string]kind {
 		"detect":   {spec: topology.KindSpec{Inputs: []string{"corb.Frame"}, Outputs: []string{"corb.Detections"}}, build: buildDetect},
 		"zones":    {spec: topology.KindSpec{Inputs: []string{"corb.Detections"}, Outputs: []string{"corb.ZoneCounts"}}, build: buildZones},
 		"presence": {spec: topology.KindSpec{Inputs: []string{"corb.ZoneCounts"}, Outputs: []string{"corb.PresenceEvent"}, Stateful: true}, build: buildPresence},
-		"rules":    {spec: topology.KindSpec{Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: cmd, Stateful: true}},
+		"rules":    {spec: topology.KindSpec{Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: []string{"corb.Command", topology.SchemaBytes}, Stateful: true}},
 		"cleaning": {spec: topology.KindSpec{Inputs: cmd, Outputs: cmd}},
 		"commands": {spec: topology.KindSpec{Inputs: cmd, Outputs: cmd, Tables: []string{"corb.PresenceEvent"}}},
 		"sms":      {spec: topology.KindSpec{Inputs: cmd}},

@@ -38,6 +38,10 @@ type OperatorOptions struct {
 	Occupancy string
 	// State is the changelog topic of the per-zone state (key zone id). Required.
 	State string
+	// Usage, when set, is a compacted topic holding each zone's Usage since its
+	// last cleaning (key zone id, JSON): a view other operators read as a
+	// table, and the operator's own changelog for it (restored like State).
+	Usage string
 	// Clock is the wall clock; it drives staleness only (default time.Now).
 	Clock func() time.Time
 	// Registry receives the operator's metrics; nil registers none.
@@ -47,7 +51,7 @@ type OperatorOptions struct {
 }
 
 // ErrStateTopic is returned by Restore for a state topic the operator does not write.
-var ErrStateTopic = errors.New("not the presence state topic")
+var ErrStateTopic = errors.New("not a presence state topic")
 
 // Operator is the presence operator: corb.ZoneCounts records in (key zone
 // id), corb.PresenceEvent records out. It implements operators.Stateful and
@@ -75,11 +79,17 @@ type Operator struct {
 	specs map[string]ZoneSpec
 	log   *slog.Logger
 	zones map[string]*ownedZone
+	usage map[string]*ownedUsage
 	m     *metrics
 }
 
 type ownedZone struct {
 	agg       *Aggregator
+	partition int32
+}
+
+type ownedUsage struct {
+	u         Usage
 	partition int32
 }
 
@@ -113,7 +123,7 @@ func NewOperator(cfg Config, opts OperatorOptions) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Operator{cfg: cfg, opts: opts, specs: map[string]ZoneSpec{}, log: opts.Logger, zones: map[string]*ownedZone{}, m: m}
+	o := &Operator{cfg: cfg, opts: opts, specs: map[string]ZoneSpec{}, log: opts.Logger, zones: map[string]*ownedZone{}, usage: map[string]*ownedUsage{}, m: m}
 	for _, z := range cfg.Zones {
 		o.specs[z.ID] = z
 	}
@@ -182,6 +192,7 @@ func (o *Operator) Process(_ context.Context, batch []operators.Record) ([]opera
 			}
 			res[i].Outputs = append(res[i].Outputs, out)
 			latest[zc.ZoneID] = ev
+			o.applyUsage(ev, r.Partition)
 		}
 	}
 	for id, i := range last {
@@ -210,6 +221,7 @@ func (o *Operator) Tick(_ context.Context, now time.Time) ([]operators.Output, e
 				return nil, err
 			}
 			outs = append(outs, out)
+			o.applyUsage(ev, o.zones[id].partition)
 		}
 		zo, err := o.zoneOutputs(id, evs[len(evs)-1])
 		if err != nil {
@@ -234,8 +246,21 @@ func (o *Operator) eventOutput(topic string, ev schemas.PresenceEvent) (operator
 	return operators.Output{Topic: topic, Key: []byte(ev.ZoneID), Value: b, Timestamp: ev.EventTime}, nil
 }
 
-// zoneOutputs is the occupancy view record (when ev is set and the view is
-// configured) and the state record of zone id.
+// applyUsage folds ev into its zone's usage view, when there is one.
+func (o *Operator) applyUsage(ev schemas.PresenceEvent, p int32) {
+	if o.opts.Usage == "" {
+		return
+	}
+	u := o.usage[ev.ZoneID]
+	if u == nil {
+		u = &ownedUsage{u: Usage{ZoneID: ev.ZoneID}}
+		o.usage[ev.ZoneID] = u
+	}
+	u.u, u.partition = u.u.Apply(ev), p
+}
+
+// zoneOutputs is the occupancy and usage view records (when ev is set and
+// the views are configured) and the state record of zone id.
 func (o *Operator) zoneOutputs(id string, ev schemas.PresenceEvent) ([]operators.Output, error) {
 	var outs []operators.Output
 	if ev.EventID != "" && o.opts.Occupancy != "" {
@@ -244,6 +269,13 @@ func (o *Operator) zoneOutputs(id string, ev schemas.PresenceEvent) ([]operators
 			return nil, err
 		}
 		outs = append(outs, out)
+	}
+	if u := o.usage[id]; ev.EventID != "" && u != nil {
+		b, err := u.u.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("presence: usage of zone %s: %w", id, err)
+		}
+		outs = append(outs, operators.Output{Topic: o.opts.Usage, Key: []byte(id), Value: b, Timestamp: ev.EventTime})
 	}
 	st, err := o.zones[id].agg.MarshalState(id)
 	if err != nil {
@@ -257,6 +289,9 @@ func (o *Operator) zoneOutputs(id string, ev schemas.PresenceEvent) ([]operators
 // is no longer configured is left out (the zones file changed); state that
 // does not decode is an error.
 func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[string][]byte) error {
+	if topic == o.opts.Usage && topic != "" {
+		return o.restoreUsage(p, state)
+	}
 	if topic != o.opts.State {
 		return fmt.Errorf("presence: restore from %q: %w (%q)", topic, ErrStateTopic, o.opts.State)
 	}
@@ -278,7 +313,7 @@ func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[s
 		}
 		restored[id] = agg
 	}
-	o.Revoke(p)
+	maps.DeleteFunc(o.zones, func(_ string, z *ownedZone) bool { return z.partition == p })
 	for id, agg := range restored {
 		o.zones[id] = &ownedZone{agg: agg, partition: p}
 	}
@@ -290,9 +325,25 @@ func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[s
 	return nil
 }
 
+// restoreUsage makes the usage views of partition p exactly those of state.
+func (o *Operator) restoreUsage(p int32, state map[string][]byte) error {
+	restored := map[string]*ownedUsage{}
+	for id, b := range state {
+		var u Usage
+		if err := u.UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("presence: restoring usage of zone %s: %w", id, err)
+		}
+		restored[id] = &ownedUsage{u: u, partition: p}
+	}
+	maps.DeleteFunc(o.usage, func(_ string, u *ownedUsage) bool { return u.partition == p })
+	maps.Copy(o.usage, restored)
+	return nil
+}
+
 // Revoke implements operators.Stateful: the zones of partition p are dropped.
 func (o *Operator) Revoke(p int32) {
 	maps.DeleteFunc(o.zones, func(_ string, z *ownedZone) bool { return z.partition == p })
+	maps.DeleteFunc(o.usage, func(_ string, u *ownedUsage) bool { return u.partition == p })
 	o.updateGauges()
 }
 

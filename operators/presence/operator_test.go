@@ -614,3 +614,85 @@ func FuzzOperatorProcess(f *testing.F) {
 		}
 	})
 }
+
+// TestOperatorUsageViewSurvivesRestore: the usage view counts visits and
+// person-minutes, and an operator restored from the state and usage
+// changelogs halfway ends with the usage of an uninterrupted run.
+func TestOperatorUsageViewSurvivesRestore(t *testing.T) {
+	cfg := presencetest.Config(1)
+	zone := presencetest.ZoneID(0)
+	var recs []schemas.ZoneCounts
+	for f := range 260 { // two visits of 2 people: frames 30–79 and 130–179
+		n := int32(0)
+		if (f >= 30 && f < 80) || (f >= 130 && f < 180) {
+			n = 2
+		}
+		recs = append(recs, schemas.ZoneCounts{ZoneID: zone, CameraID: "cam-" + zone, FrameSeq: int64(f),
+			CaptureTime: presencetest.Start.Add(time.Duration(f) * 100 * time.Millisecond), Count: n})
+	}
+	newOp := func() *presence.Operator {
+		op, err := presence.NewOperator(cfg, presence.OperatorOptions{
+			Name: "presence", Events: evTopic, Occupancy: occTopic, State: stateTopic, Usage: "usage", Clock: time.Now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	// run feeds batch to op and returns the latest state and usage records it wrote.
+	run := func(op *presence.Operator, batch []operators.Record, state, usage map[string][]byte) {
+		for b := range slices.Chunk(batch, 5) {
+			res, err := op.Process(context.Background(), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+				for _, o := range r.Outputs {
+					switch o.Topic {
+					case stateTopic:
+						state[string(o.Key)] = o.Value
+					case "usage":
+						usage[string(o.Key)] = o.Value
+					}
+				}
+			}
+		}
+	}
+	decode := func(b []byte) presence.Usage {
+		var u presence.Usage
+		if err := u.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	all := records(t, recs)
+	p := all[0].Partition
+
+	whole, wholeUsage := map[string][]byte{}, map[string][]byte{}
+	run(newOp(), all, whole, wholeUsage)
+	want := decode(wholeUsage[zone])
+	if want.Visits != 2 || want.Peak != 2 || want.PersonMinutes <= 0 {
+		t.Fatalf("uninterrupted usage %+v: want 2 visits, peak 2, some person-minutes", want)
+	}
+
+	state, usage := map[string][]byte{}, map[string][]byte{}
+	first := newOp()
+	run(first, all[:110], state, usage)
+	if got := decode(usage[zone]).Visits; got != 1 {
+		t.Fatalf("after the first visit usage has %d visits, want 1", got)
+	}
+	second := newOp()
+	if err := second.Restore(context.Background(), stateTopic, p, state); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Restore(context.Background(), "usage", p, usage); err != nil {
+		t.Fatal(err)
+	}
+	run(second, all[110:], state, usage)
+	if got := decode(usage[zone]); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored run ends with usage %+v, uninterrupted with %+v", got, want)
+	}
+}
