@@ -55,6 +55,7 @@ type Stats struct {
 type topicStats struct {
 	Stats
 	lastRecords, lastPeople int64
+	latest                  map[string]schemas.PresenceEvent // presence topics: the latest event per zone
 }
 
 // NewTap returns a tap over topics. opts are extra franz-go options (tests).
@@ -153,6 +154,12 @@ func (t *Tap) record(r *kgo.Record) {
 			return
 		}
 		st.Events[e.Type]++
+		if st.latest == nil {
+			st.latest = map[string]schemas.PresenceEvent{}
+		}
+		if prev, ok := st.latest[e.ZoneID]; !ok || !e.EventTime.Before(prev.EventTime) {
+			st.latest[e.ZoneID] = e
+		}
 		if tp.Quiet {
 			return
 		}
@@ -253,6 +260,15 @@ func (t *Tap) Summary(w io.Writer) {
 			}
 			sort.Strings(ev)
 			detail = strings.Join(ev, ", ")
+			zones := make([]string, 0, len(st.latest))
+			for z := range st.latest {
+				zones = append(zones, z)
+			}
+			sort.Strings(zones)
+			for _, z := range zones {
+				e := st.latest[z]
+				detail += fmt.Sprintf("\n%-16s %10s  %-10s now %s, %d people (peak %d)", "", "", z, e.Type, e.Count, e.Peak)
+			}
 		}
 		if st.Undecodable > 0 {
 			detail += fmt.Sprintf(" (%d undecodable)", st.Undecodable)

@@ -103,7 +103,8 @@ func TestTapReportsWhatFlows(t *testing.T) {
 	}
 	var sum bytes.Buffer
 	tap.Summary(&sum)
-	if !strings.Contains(sum.String(), "1.33 people/frame on average, at most 3") {
+	if !strings.Contains(sum.String(), "1.33 people/frame on average, at most 3") ||
+		!strings.Contains(sum.String(), "lawn       now OCCUPIED, 2 people (peak 2)") {
 		t.Errorf("summary:\n%s", sum.String())
 	}
 }
