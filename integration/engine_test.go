@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +50,7 @@ type passEnv struct {
 	ns       string
 	topology string
 	input    map[string][]byte // id → encoded record
+	adm      *kadm.Client
 }
 
 func newPassEnv(t *testing.T, guarantee string) *passEnv {
@@ -60,7 +63,8 @@ func newPassEnv(t *testing.T, guarantee string) *passEnv {
 	kafkatest.CreateTopic(t, brokers, ns+".in", 6, nil)
 	kafkatest.CreateTopic(t, brokers, ns+".out", 6, nil)
 	kafkatest.CreateTopic(t, brokers, ns+".dlq", 1, nil)
-	return &passEnv{t: t, brokers: brokers, ns: ns, topology: file, input: map[string][]byte{}}
+	return &passEnv{t: t, brokers: brokers, ns: ns, topology: file, input: map[string][]byte{},
+		adm: kadm.NewClient(kafkatest.NewClient(t, brokers))}
 }
 
 // run starts one replica of the pass operator.
@@ -77,7 +81,9 @@ func (e *passEnv) produce(ctx context.Context, n int, poison bool) error {
 		return err
 	}
 	defer cl.Close()
-	const chunk = 500
+	// 250 records every 150 ms: 10 000 take about 6 s, long enough for the
+	// faults to land mid-stream even when the operators keep up.
+	const chunk = 250
 	for start := 0; start < n; start += chunk {
 		var recs []*kgo.Record
 		for i := start; i < min(start+chunk, n); i++ {
@@ -99,7 +105,7 @@ func (e *passEnv) produce(ctx context.Context, n int, poison bool) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(150 * time.Millisecond):
 		}
 	}
 	return nil
@@ -108,8 +114,7 @@ func (e *passEnv) produce(ctx context.Context, n int, poison bool) error {
 // written is how many offsets the topic's partitions hold (records, aborted ones and markers included):
 // a cheap progress gauge to time faults mid-stream.
 func (e *passEnv) written(topic string) int64 {
-	adm := kadm.NewClient(kafkatest.NewClient(e.t, e.brokers))
-	ends, err := adm.ListEndOffsets(context.Background(), e.ns+"."+topic)
+	ends, err := e.adm.ListEndOffsets(context.Background(), e.ns+"."+topic)
 	if err != nil {
 		e.t.Fatalf("list end offsets: %v", err)
 	}
@@ -118,16 +123,23 @@ func (e *passEnv) written(topic string) int64 {
 	return n
 }
 
-// waitWritten waits until topic holds at least n offsets, failing if a process died.
+// waitWritten waits until topic holds at least n offsets, failing if a process
+// died. It polls every 10 ms (not with WaitFor's growing backoff) so that a
+// fault timed by it lands close to the offset chosen.
 func (e *passEnv) waitWritten(topic string, n int64, procs ...*proc) {
-	kafkatest.WaitFor(e.t, 2*time.Minute, func() (bool, error) {
+	e.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for e.written(topic) < n {
 		for _, p := range procs {
 			if err := p.exited(); err != nil {
-				return false, fmt.Errorf("%w: %v", kafkatest.ErrGiveUp, err)
+				e.t.Fatal(err)
 			}
 		}
-		return e.written(topic) >= n, nil
-	})
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s holds %d offsets after 2m, want %d", topic, e.written(topic), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // checkExactlyOnce reads the output read_committed and requires it to be the input exactly.
@@ -199,7 +211,8 @@ func TestExactlyOnceSurvivesSIGKILL(t *testing.T) {
 	p := e.run("0")
 	// Kill at a random point mid-stream, then once more after the restart.
 	for round := range 2 {
-		at := int64(1000 + rand.IntN(3000) + round*3000)
+		// Somewhere in the next 1000–3000 offsets (markers included), well before the end.
+		at := min(e.written("out")+int64(1000+rand.IntN(2000)), 8000)
 		e.waitWritten("out", at, p)
 		p.kill9()
 		t.Logf("round %d: SIGKILL after %d output offsets", round, e.written("out"))
@@ -229,6 +242,15 @@ func TestExactlyOnceSurvivesReplicasJoiningAndLeaving(t *testing.T) {
 	}
 	e.checkExactlyOnce()
 	b.stop(20 * time.Second)
+	// The partitions really moved: b was given some while a ran, and a gave some up.
+	if !assignedMore(b.log.String()) || !strings.Contains(a.log.String(), "partitions revoked") {
+		t.Fatalf("no rebalance seen: replica 1 log has no assignment, or replica 0 revoked nothing")
+	}
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
+
+var assignedRe = regexp.MustCompile(`msg="partitions assigned".* assigned=([1-9][0-9]*)`)
+
+// assignedMore reports whether an operator's log shows it holding partitions.
+func assignedMore(log string) bool { return assignedRe.MatchString(log) }

@@ -327,6 +327,16 @@ func (r *Runner) runTransactional(ctx context.Context) error {
 		sess.Close()
 		r.log.Info("stopped")
 	}()
+	// Take the transactional id now, not at the first produce: that fences a
+	// dead predecessor at once and aborts its open transaction, whose pending
+	// offsets would otherwise hold back our offset fetch (and our restores)
+	// until the broker times it out.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("operator %s: initializing the transactional producer: %w", r.cfg.Name, err)
+	}
 	for {
 		recs, tick, err := r.next(ctx, sess.PollRecords)
 		if err != nil || ctx.Err() != nil {
