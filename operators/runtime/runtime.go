@@ -449,13 +449,18 @@ func (r *Runner) tick(ctx context.Context) []*kgo.Record {
 	recs := make([]*kgo.Record, 0, len(outs))
 	now := r.cfg.Now()
 	for _, o := range outs {
-		ts := o.Timestamp
-		if ts.IsZero() {
-			ts = now
-		}
-		recs = append(recs, &kgo.Record{Topic: r.outputs[o.Topic], Key: o.Key, Value: o.Value, Timestamp: ts, Headers: headersOut(o.Headers)})
+		recs = append(recs, r.record(o, now))
 	}
 	return recs
+}
+
+// record is the Kafka record of an (already checked) output; a zero output
+// timestamp becomes ts.
+func (r *Runner) record(o operators.Output, ts time.Time) *kgo.Record {
+	if !o.Timestamp.IsZero() {
+		ts = o.Timestamp
+	}
+	return &kgo.Record{Topic: r.outputs[o.Topic], Key: o.Key, Value: o.Value, Timestamp: ts, Headers: headersOut(o.Headers)}
 }
 
 func (r *Runner) runAtLeastOnce(ctx context.Context) error {
@@ -581,13 +586,7 @@ func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.R
 			continue
 		}
 		for _, o := range res.Outputs {
-			ts := o.Timestamp
-			if ts.IsZero() {
-				ts = origin[i].Timestamp
-			}
-			out = append(out, &kgo.Record{
-				Topic: r.outputs[o.Topic], Key: o.Key, Value: o.Value, Timestamp: ts, Headers: headersOut(o.Headers),
-			})
+			out = append(out, r.record(o, origin[i].Timestamp))
 		}
 	}
 	return out, nil
