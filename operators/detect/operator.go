@@ -53,7 +53,15 @@ type OperatorConfig struct {
 	// cameras drops stale frames instead of building a backlog. 0 (default)
 	// never skips: replaying a recording needs every frame.
 	MaxFrameAge time.Duration `yaml:"max_frame_age"`
+	// MaxRecords caps the frames the runtime hands to one Process call (and
+	// so to one transaction), whatever `corb run --max-batch` says; 0 means
+	// DefaultMaxRecords. Small enough that a call ends in about a second on a
+	// CPU, so a rebalance is never held up for long.
+	MaxRecords int `yaml:"max_records"`
 }
+
+// DefaultMaxRecords is MaxRecords when it is 0.
+const DefaultMaxRecords = 32
 
 // Validate checks the values that New does not check itself.
 func (c OperatorConfig) Validate() error {
@@ -66,6 +74,9 @@ func (c OperatorConfig) Validate() error {
 	}
 	if c.MaxFrameAge < 0 {
 		errs = append(errs, fmt.Errorf("max_frame_age %v is negative", c.MaxFrameAge))
+	}
+	if c.MaxRecords < 0 {
+		errs = append(errs, fmt.Errorf("max_records %d is negative", c.MaxRecords))
 	}
 	switch c.Provider {
 	case "", CPU, CUDA, TensorRT:
@@ -180,6 +191,15 @@ func (o *Operator) Detector() *Detector { return o.det }
 
 // Model is the model name and version the operator writes into each Detections.
 func (o *Operator) Model() (name, version string) { return o.model, o.version }
+
+// MaxBatch implements operators.BatchLimiter: the runtime never passes more
+// than MaxRecords frames to one Process call.
+func (o *Operator) MaxBatch() int {
+	if o.cfg.MaxRecords == 0 {
+		return DefaultMaxRecords
+	}
+	return o.cfg.MaxRecords
+}
 
 // Close frees the model.
 func (o *Operator) Close() error { return o.det.Close() }

@@ -386,3 +386,15 @@ func (mf metricFamilies) sum(name string) float64 {
 	}
 	return v
 }
+
+func TestOperatorCapsRecordsPerCall(t *testing.T) {
+	var _ operators.BatchLimiter = (*Operator)(nil)
+	for _, tt := range []struct{ records, want int }{{0, DefaultMaxRecords}, {5, 5}} {
+		if got := (&Operator{cfg: OperatorConfig{MaxRecords: tt.records}}).MaxBatch(); got != tt.want {
+			t.Errorf("max_records %d: MaxBatch() = %d, want %d", tt.records, got, tt.want)
+		}
+	}
+	if err := (OperatorConfig{MaxRecords: -1}).Validate(); err == nil {
+		t.Fatal("negative max_records must be an error")
+	}
+}
