@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"net/http"
 	"os"
@@ -88,6 +89,12 @@ func needDetector(t testing.TB) string {
 // FFmpeg and returns them as JPEG corb.Frame records, 10 fps from base, dealt
 // round-robin to detectCameras cameras. Seq is the frame's index in the video.
 func videoFrames(t testing.TB, path string, n int, base time.Time) []*schemas.Frame {
+	return videoFramesWidth(t, path, n, base, 0)
+}
+
+// videoFramesWidth is videoFrames with frames wider than width shrunk to it
+// (keeping the aspect), as `corb ingest --max-width` sends them; 0 keeps the size.
+func videoFramesWidth(t testing.TB, path string, n int, base time.Time, width int) []*schemas.Frame {
 	t.Helper()
 	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
 	if err != nil {
@@ -100,6 +107,9 @@ func videoFrames(t testing.TB, path string, n int, base time.Time) []*schemas.Fr
 	for i := 0; n <= 0 || i < n; i++ {
 		if !vc.Read(&m) || m.Empty() {
 			break
+		}
+		if width > 0 && m.Cols() > width {
+			gocv.Resize(m, &m, image.Pt(width, m.Rows()*width/m.Cols()), 0, 0, gocv.InterpolationArea)
 		}
 		buf, err := gocv.IMEncode(gocv.JPEGFileExt, m)
 		if err != nil {
