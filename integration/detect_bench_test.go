@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/corb-dev/corb/integration/kafkatest"
 	"github.com/corb-dev/corb/operators/detect"
+	"github.com/corb-dev/corb/operators/detect/detecttest"
 	"github.com/corb-dev/corb/operators/runtime"
 )
 
@@ -87,7 +87,7 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 	kafkatest.WaitFor(b, time.Minute, func() (bool, error) { return runner.Ready(), nil })
 
 	// The raw baseline: the same model and threads, batches of maxBatch frames.
-	raw, input, outputs := rawSession(b, threads, maxBatch)
+	raw, input, outputs := detecttest.RawSession(b, detect.DefaultModelPath(), threads, maxBatch)
 
 	out := kafkatest.NewClient(b, brokers, kgo.ConsumeTopics(ns+".detections"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -135,57 +135,4 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 	b.ReportMetric(opFPS, "operator-frames/s")
 	b.ReportMetric(rawFPS, "raw-frames/s")
 	b.ReportMetric(opFPS/rawFPS, "operator/raw")
-}
-
-// rawSession opens the cached model in a bare ONNX Runtime session (the
-// environment is the one the detector initialised) with a [batch,3,H,W]
-// input of noise and preallocated outputs.
-func rawSession(b *testing.B, threads, batch int) (*ort.DynamicAdvancedSession, ort.Value, []ort.Value) {
-	b.Helper()
-	path := detect.DefaultModelPath()
-	ins, outs, err := ort.GetInputOutputInfo(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		b.Fatal(err)
-	}
-	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-		b.Fatal(err)
-	}
-	shape := ort.NewShape(ins[0].Dimensions...)
-	shape[0] = int64(batch)
-	input, err := ort.NewEmptyTensor[float32](shape)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { input.Destroy() })
-	data := input.GetData()
-	for i := range data {
-		data[i] = float32(rand.NormFloat64())
-	}
-	names := make([]string, len(outs))
-	outputs := make([]ort.Value, len(outs))
-	for i, o := range outs {
-		names[i] = o.Name
-		s := ort.NewShape(o.Dimensions...)
-		s[0] = int64(batch)
-		t, err := ort.NewEmptyTensor[float32](s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { t.Destroy() })
-		outputs[i] = t
-	}
-	s, err := ort.NewDynamicAdvancedSession(path, []string{ins[0].Name}, names, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Destroy() })
-	return s, input, outputs
 }

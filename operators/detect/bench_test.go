@@ -8,6 +8,8 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
+
+	"github.com/corb-dev/corb/operators/detect/detecttest"
 )
 
 // BenchmarkDetectVsRawORT runs, interleaved on the same frame, a bare ONNX
@@ -30,41 +32,7 @@ func BenchmarkDetectVsRawORT(b *testing.B) {
 	defer d.Close()
 
 	// The raw baseline: same model, same thread count, no Go work per frame.
-	in := d.Info().Input
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		b.Fatal(err)
-	}
-	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-		b.Fatal(err)
-	}
-	names := make([]string, len(d.Info().Outputs))
-	outputs := make([]ort.Value, len(names))
-	for i, o := range d.Info().Outputs {
-		names[i] = o.Name
-		shape := ort.NewShape(o.Shape...)
-		shape[0] = 1
-		t, err := ort.NewEmptyTensor[float32](shape)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer t.Destroy()
-		outputs[i] = t
-	}
-	input, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 3, int64(in.Height), int64(in.Width)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer input.Destroy()
-	raw, err := ort.NewDynamicAdvancedSession(modelPath, []string{d.Info().Inputs[0].Name}, names, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Destroy()
+	raw, input, outputs := detecttest.RawSession(b, modelPath, threads, 1)
 
 	frames := []gocv.Mat{frame}
 	var rawTime, detTime time.Duration

@@ -3,7 +3,6 @@ package detect
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/detect/detecttest"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -30,7 +30,7 @@ func BenchmarkOperatorVsRawORT(b *testing.B) {
 			op := newTestOperator(b, OperatorConfig{MaxBatch: batch, Threads: threads}, time.Now(), nil)
 			video := needFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh")
 			recs := videoRecords(b, video, frames)
-			raw, input, outputs := rawBatchSession(b, op.Detector(), threads, batch)
+			raw, input, outputs := detecttest.RawSession(b, op.Detector().Info().ModelPath, threads, batch)
 
 			ctx := context.Background()
 			if _, err := op.Process(ctx, recs[:batch]); err != nil { // warm up
@@ -92,49 +92,4 @@ func videoRecords(b *testing.B, path string, n int) []operators.Record {
 		buf.Close()
 	}
 	return recs
-}
-
-// rawBatchSession opens d's model in a bare session with a [batch,3,H,W]
-// input of noise and preallocated outputs.
-func rawBatchSession(b *testing.B, d *Detector, threads, batch int) (*ort.DynamicAdvancedSession, ort.Value, []ort.Value) {
-	info := d.Info()
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		b.Fatal(err)
-	}
-	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-		b.Fatal(err)
-	}
-	input, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(batch), 3, int64(info.Input.Height), int64(info.Input.Width)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { input.Destroy() })
-	data := input.GetData()
-	for i := range data {
-		data[i] = float32(rand.NormFloat64())
-	}
-	names := make([]string, len(info.Outputs))
-	outputs := make([]ort.Value, len(names))
-	for i, o := range info.Outputs {
-		names[i] = o.Name
-		shape := ort.NewShape(o.Shape...)
-		shape[0] = int64(batch)
-		t, err := ort.NewEmptyTensor[float32](shape)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { t.Destroy() })
-		outputs[i] = t
-	}
-	s, err := ort.NewDynamicAdvancedSession(info.ModelPath, []string{info.Inputs[0].Name}, names, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Destroy() })
-	return s, input, outputs
 }
