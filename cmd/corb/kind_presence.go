@@ -38,6 +38,9 @@ func buildPresence(_ context.Context, env buildEnv, op *topology.Operator) (oper
 	if len(op.State) == 2 {
 		opts.Usage = op.State[1]
 	}
+	if in, ok := topicOf(env.Spec, op.Inputs[0]); ok {
+		opts.InputPartitions = in.Partitions
+	}
 	if len(op.Outputs) == 2 {
 		opts.Occupancy = op.Outputs[1]
 	}

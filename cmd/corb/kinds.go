@@ -77,3 +77,11 @@ func buildPassthrough(_ context.Context, _ buildEnv, op *topology.Operator) (ope
 	}
 	return passthrough.New(op.Outputs[0], cfg), nil
 }
+
+// topicOf is spec's topic name, if there is a spec (tests build kinds without one).
+func topicOf(spec *topology.Spec, name string) (*topology.Topic, bool) {
+	if spec == nil {
+		return nil, false
+	}
+	return spec.Topic(name)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators"
 	opmetrics "github.com/corb-dev/corb/operators/metrics"
@@ -42,6 +43,12 @@ type OperatorOptions struct {
 	// last cleaning (key zone id, JSON): a view other operators read as a
 	// table, and the operator's own changelog for it (restored like State).
 	Usage string
+	// InputPartitions is the partition count of the input topic. When set, an
+	// instance takes on every configured zone whose id hashes (as Kafka's
+	// producers hash keys) to a partition it is assigned, even one that never
+	// sent a record: such a zone is reported STALE after StaleAfter instead of
+	// being silently unknown. 0 owns a zone only once it is heard from.
+	InputPartitions int
 	// Clock is the wall clock; it drives staleness only (default time.Now).
 	Clock func() time.Time
 	// Registry receives the operator's metrics; nil registers none.
@@ -313,6 +320,20 @@ func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[s
 		}
 		restored[id] = agg
 	}
+	if o.opts.InputPartitions > 0 {
+		for id, spec := range o.specs {
+			if _, ok := restored[id]; ok || partitionOf(id, o.opts.InputPartitions) != p {
+				continue
+			}
+			c := o.cfg
+			c.Zones = []ZoneSpec{spec}
+			agg, err := New(c, o.opts.Clock) // watched from now: STALE after StaleAfter without input
+			if err != nil {
+				return err
+			}
+			restored[id] = agg
+		}
+	}
 	maps.DeleteFunc(o.zones, func(_ string, z *ownedZone) bool { return z.partition == p })
 	for id, agg := range restored {
 		o.zones[id] = &ownedZone{agg: agg, partition: p}
@@ -323,6 +344,12 @@ func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[s
 	}
 	o.updateGauges()
 	return nil
+}
+
+// partitionOf is the partition Kafka's default partitioner (murmur2 of the
+// key) gives a record keyed by zone id among n partitions.
+func partitionOf(zone string, n int) int32 {
+	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(zone)}, n))
 }
 
 // restoreUsage makes the usage views of partition p exactly those of state.

@@ -696,3 +696,57 @@ func TestOperatorUsageViewSurvivesRestore(t *testing.T) {
 		t.Fatalf("restored run ends with usage %+v, uninterrupted with %+v", got, want)
 	}
 }
+
+// TestOperatorWatchesZonesThatNeverSpoke: with the input's partition count
+// known, an instance assigned partition p takes on every configured zone that
+// hashes to p, and reports it STALE after StaleAfter of silence — even a zone
+// that has not sent a single record since the restart.
+func TestOperatorWatchesZonesThatNeverSpoke(t *testing.T) {
+	const partitions = 3
+	cfg := presencetest.Config(9)
+	cfg.StaleAfter = time.Minute
+	now := presencetest.Start
+	op, err := presence.NewOperator(cfg, presence.OperatorOptions{
+		Name: "presence", Events: evTopic, Occupancy: occTopic, State: stateTopic,
+		InputPartitions: partitions, Clock: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Which zones Kafka's producers put on partition 1, computed independently.
+	var want []string
+	for _, z := range cfg.Zones {
+		if kgo.StickyKeyPartitioner(nil).ForTopic("x").Partition(&kgo.Record{Key: []byte(z.ID)}, partitions) == 1 {
+			want = append(want, z.ID)
+		}
+	}
+	slices.Sort(want)
+	if len(want) == 0 || len(want) == len(cfg.Zones) {
+		t.Fatalf("the test needs some but not all zones on partition 1, got %v", want)
+	}
+	if err := op.Restore(context.Background(), stateTopic, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := op.Owned(); !slices.Equal(got, want) {
+		t.Fatalf("owned after assignment %v, want the zones of partition 1 %v", got, want)
+	}
+	if outs, _ := op.Tick(context.Background(), now.Add(59*time.Second)); len(outs) != 0 {
+		t.Fatalf("%d outputs before stale_after", len(outs))
+	}
+	outs, err := op.Tick(context.Background(), now.Add(61*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale []string
+	for _, o := range outs {
+		if o.Topic == evTopic {
+			if ev := decodeEvent(t, o.Value); ev.Type == schemas.Stale {
+				stale = append(stale, ev.ZoneID)
+			}
+		}
+	}
+	slices.Sort(stale)
+	if !slices.Equal(stale, want) {
+		t.Fatalf("STALE for %v, want every zone of partition 1 %v", stale, want)
+	}
+}
