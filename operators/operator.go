@@ -159,3 +159,21 @@ type Ticker interface {
 type BatchLimiter interface {
 	MaxBatch() int
 }
+
+// Table is a compacted topic read whole and kept current: the latest value of
+// every key (see package operators/table). Values must not be modified.
+type Table interface {
+	Get(key string) ([]byte, bool)
+	Snapshot() map[string][]byte
+}
+
+// TableReader is implemented by operators that look records up in tables
+// (the operator's tables in the topology: subscriptions, occupancy, ...).
+// The runtime reads every table up to its end before the first batch, keeps
+// them current while the operator runs, and calls UseTables once, before any
+// Process, with the tables by logical topic name. Lookups see updates as they
+// arrive, so they are not part of the operator's exactly-once guarantee.
+type TableReader interface {
+	Operator
+	UseTables(tables map[string]Table)
+}

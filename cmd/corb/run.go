@@ -126,6 +126,7 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 			Inputs:          p.op.Inputs,
 			Outputs:         p.op.Outputs,
 			State:           p.op.State,
+			Tables:          p.op.Tables,
 			DeadLetter:      p.op.OnFailure,
 			Topic:           s.spec.PhysicalName,
 			Guarantee:       runtime.Guarantee(p.op.Guarantee),

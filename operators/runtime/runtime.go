@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/table"
 )
 
 // Guarantee is the delivery guarantee of an operator's outputs.
@@ -55,6 +56,9 @@ type Config struct {
 	// State are logical changelog topics of a Stateful operator: it may write
 	// to them, and they are read back to restore its state (see operators.Stateful).
 	State []string
+	// Tables are logical compacted topics a TableReader operator looks records
+	// up in (see operators.TableReader).
+	Tables []string
 	// RestoreSettle bounds how long a restore waits for a changelog partition's
 	// open transactions to finish before reading it (default 2s).
 	RestoreSettle time.Duration
@@ -293,10 +297,55 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}()
 	r.log.Info("starting", "group", r.Group(), "guarantee", r.cfg.Guarantee, "inputs", r.cfg.Inputs, "outputs", r.cfg.Outputs)
-	if r.cfg.Guarantee == ExactlyOnce {
-		return r.runTransactional(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if err := r.startTables(ctx, cancel); err != nil {
+		return err
 	}
-	return r.runAtLeastOnce(ctx)
+	var err error
+	if r.cfg.Guarantee == ExactlyOnce {
+		err = r.runTransactional(ctx)
+	} else {
+		err = r.runAtLeastOnce(ctx)
+	}
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = fmt.Errorf("operator %s: %w", r.cfg.Name, cause) // a table failed
+	}
+	return err
+}
+
+// startTables reads a TableReader's tables to their end, keeps them current
+// in the background (a failure cancels ctx with the table's error), and hands
+// them to the operator.
+func (r *Runner) startTables(ctx context.Context, fail context.CancelCauseFunc) error {
+	tr, ok := r.cfg.Operator.(operators.TableReader)
+	if !ok || len(r.cfg.Tables) == 0 {
+		return nil
+	}
+	tables := map[string]operators.Table{}
+	for _, name := range r.cfg.Tables {
+		t, err := table.New(table.Config{Brokers: r.cfg.Brokers, Topic: r.cfg.Topic(name),
+			ClientOptions: r.cfg.ClientOptions, Logger: r.log})
+		if err != nil {
+			return fmt.Errorf("operator %s: table %s: %w", r.cfg.Name, name, err)
+		}
+		go func() {
+			if err := t.Run(ctx); err != nil && ctx.Err() == nil {
+				fail(fmt.Errorf("table %s: %w", name, err))
+			}
+		}()
+		start := time.Now()
+		if err := t.WaitReady(ctx); err != nil {
+			if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
+				return nil
+			}
+			return fmt.Errorf("operator %s: table %s: %w", r.cfg.Name, name, err)
+		}
+		r.log.Info("table loaded", "table", name, "keys", t.Len(), "took", time.Since(start))
+		tables[name] = t
+	}
+	tr.UseTables(tables)
+	return nil
 }
 
 func closeOperator(op operators.Operator) error {
