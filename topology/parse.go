@@ -239,44 +239,43 @@ func (p *parser) strList(n *yaml.Node, path string) []string {
 	return out
 }
 
-func (p *parser) strMap(n *yaml.Node, path string) map[string]string {
+// keyed parses n as a mapping with unique keys — noun says what they are, in
+// the duplicate message; shape describes the mapping, in the type error —
+// recording where each value is written. value parses one value; ok false
+// leaves the key out (value has reported why).
+func keyed[V any](p *parser, n *yaml.Node, path, shape, noun string, value func(v *yaml.Node, path string) (V, bool)) map[string]V {
 	if n.Kind != yaml.MappingNode {
-		p.fail(n, path, ErrType, "must be a mapping, got %s", describe(n))
+		p.fail(n, path, ErrType, "must be %s, got %s", shape, describe(n))
 		return nil
 	}
-	out := make(map[string]string, len(n.Content)/2)
+	out := make(map[string]V, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
 		key := p.str(k, path)
 		kp := join(path, key)
 		if _, dup := out[key]; dup {
-			p.fail(k, kp, ErrDuplicate, "key %q given twice", key)
+			p.fail(k, kp, ErrDuplicate, "%s %q given twice", noun, key)
 			continue
 		}
 		p.pos[kp] = p.at(v)
-		out[key] = p.scalar(v, kp)
+		if x, ok := value(v, kp); ok {
+			out[key] = x
+		}
 	}
 	return out
 }
 
+func (p *parser) strMap(n *yaml.Node, path string) map[string]string {
+	return keyed(p, n, path, "a mapping", "key", func(v *yaml.Node, vp string) (string, bool) {
+		return p.scalar(v, vp), true
+	})
+}
+
 func (p *parser) match(n *yaml.Node, path string) Match {
-	if n.Kind != yaml.MappingNode {
-		p.fail(n, path, ErrType, "must be a mapping of field: [patterns], got %s", describe(n))
-		return nil
-	}
-	out := make(Match, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		field := p.str(k, path)
-		fp := join(path, field)
-		if _, dup := out[field]; dup {
-			p.fail(k, fp, ErrDuplicate, "field %q given twice", field)
-			continue
-		}
-		p.pos[fp] = p.at(v)
+	return keyed(p, n, path, "a mapping of field: [patterns]", "field", func(v *yaml.Node, fp string) ([]string, bool) {
 		if v.Kind != yaml.SequenceNode {
 			p.fail(v, fp, ErrType, "must be a list of patterns, got %s", describe(v))
-			continue
+			return nil, false
 		}
 		pats := make([]string, 0, len(v.Content))
 		for j, c := range v.Content {
@@ -285,9 +284,8 @@ func (p *parser) match(n *yaml.Node, path string) Match {
 			p.pos[ip] = p.at(c)
 			pats = append(pats, p.scalar(c, ip))
 		}
-		out[field] = pats
-	}
-	return out
+		return pats, true
+	})
 }
 
 func (p *parser) spec(n *yaml.Node, s *Spec) {
@@ -366,21 +364,7 @@ func (p *parser) operator(n *yaml.Node, path string) Operator {
 }
 
 func (p *parser) emits(n *yaml.Node, path string) map[string]Match {
-	if n.Kind != yaml.MappingNode {
-		p.fail(n, path, ErrType, "must be a mapping of output topic: {field: [patterns]}, got %s", describe(n))
-		return nil
-	}
-	out := make(map[string]Match, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		topic := p.str(k, path)
-		tp := join(path, topic)
-		if _, dup := out[topic]; dup {
-			p.fail(k, tp, ErrDuplicate, "topic %q given twice", topic)
-			continue
-		}
-		p.pos[tp] = p.at(v)
-		out[topic] = p.match(v, tp)
-	}
-	return out
+	return keyed(p, n, path, "a mapping of output topic: {field: [patterns]}", "topic", func(v *yaml.Node, tp string) (Match, bool) {
+		return p.match(v, tp), true
+	})
 }
