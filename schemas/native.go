@@ -37,37 +37,23 @@ func (r *fieldReader) str(field string) string {
 	return v
 }
 
-func (r *fieldReader) i32(field string) int32 {
-	v, ok := r.m[field].(int32)
+// get is the field as a T, or the zero T with the first error recorded
+// (avroType names what the schema says the field is).
+func get[T any](r *fieldReader, field, avroType string) T {
+	v, ok := r.m[field].(T)
 	if !ok {
-		r.fail(field, "int", r.m[field])
+		r.fail(field, avroType, r.m[field])
 	}
 	return v
 }
 
-func (r *fieldReader) i64(field string) int64 {
-	v, ok := r.m[field].(int64)
-	if !ok {
-		r.fail(field, "long", r.m[field])
-	}
-	return v
-}
+func (r *fieldReader) i32(field string) int32 { return get[int32](r, field, "int") }
 
-func (r *fieldReader) f32(field string) float32 {
-	v, ok := r.m[field].(float32)
-	if !ok {
-		r.fail(field, "float", r.m[field])
-	}
-	return v
-}
+func (r *fieldReader) i64(field string) int64 { return get[int64](r, field, "long") }
 
-func (r *fieldReader) f64(field string) float64 {
-	v, ok := r.m[field].(float64)
-	if !ok {
-		r.fail(field, "double", r.m[field])
-	}
-	return v
-}
+func (r *fieldReader) f32(field string) float32 { return get[float32](r, field, "float") }
+
+func (r *fieldReader) f64(field string) float64 { return get[float64](r, field, "double") }
 
 // bytes returns a copy (goavro aliases the input buffer); empty is nil.
 func (r *fieldReader) bytes(field string) []byte {
