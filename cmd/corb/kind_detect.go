@@ -13,11 +13,8 @@ import (
 // over corb.Frame records, one corb.Detections per frame to its one output.
 // Its config is detect.OperatorConfig, decoded strictly.
 func buildDetect(ctx context.Context, env buildEnv, op *topology.Operator) (operators.Operator, error) {
-	if len(op.Outputs) != 1 {
-		return nil, fmt.Errorf("%s: operator %q: detect needs exactly one output, has %d", op.Pos, op.Name, len(op.Outputs))
-	}
 	var cfg detect.OperatorConfig
-	if err := op.Config.Decode(&cfg); err != nil {
+	if err := oneOutput(op, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {

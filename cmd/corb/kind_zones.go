@@ -17,11 +17,8 @@ import (
 // working directory). The file is loaded and validated here, so a bad zones
 // file stops the operator from starting.
 func buildZones(_ context.Context, env buildEnv, op *topology.Operator) (operators.Operator, error) {
-	if len(op.Outputs) != 1 {
-		return nil, fmt.Errorf("%s: operator %q: zones needs exactly one output, has %d", op.Pos, op.Name, len(op.Outputs))
-	}
 	var cfg zones.OperatorConfig
-	if err := op.Config.Decode(&cfg); err != nil {
+	if err := oneOutput(op, &cfg); err != nil {
 		return nil, err
 	}
 	path := cfg.Path(os.Getenv)

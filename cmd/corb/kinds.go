@@ -66,14 +66,9 @@ func buildOperator(ctx context.Context, env buildEnv, op *topology.Operator) (op
 }
 
 func buildPassthrough(_ context.Context, _ buildEnv, op *topology.Operator) (operators.Operator, error) {
-	if len(op.Outputs) != 1 {
-		return nil, fmt.Errorf("%s: operator %q: passthrough needs exactly one output, has %d", op.Pos, op.Name, len(op.Outputs))
-	}
 	var cfg passthrough.Config
-	if !op.Config.IsZero() {
-		if err := op.Config.Decode(&cfg); err != nil {
-			return nil, err
-		}
+	if err := oneOutput(op, &cfg); err != nil {
+		return nil, err
 	}
 	return passthrough.New(op.Outputs[0], cfg), nil
 }
@@ -84,4 +79,14 @@ func topicOf(spec *topology.Spec, name string) (*topology.Topic, bool) {
 		return nil, false
 	}
 	return spec.Topic(name)
+}
+
+// oneOutput checks that op, of a kind that writes one topic, has exactly one
+// output, and decodes its config into cfg (strictly; an absent config leaves
+// cfg as it is).
+func oneOutput(op *topology.Operator, cfg any) error {
+	if len(op.Outputs) != 1 {
+		return fmt.Errorf("%s: operator %q: %s needs exactly one output, has %d", op.Pos, op.Name, op.Kind, len(op.Outputs))
+	}
+	return op.Config.Decode(cfg)
 }
