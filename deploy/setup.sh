@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Corb needs on a fresh Debian machine, idempotently and
 # cached (the second run takes seconds):
-#   system packages  libopencv-dev ffmpeg pkg-config (OpenCV 4.6 for gocv v0.32), Java 17 + Maven (Kafka for tests)
+#   system packages  libopencv-dev ffmpeg pkg-config (OpenCV 4.6 for gocv v0.32), libturbojpeg0-dev
+#                    (frame decoding in detect), Java 17 + Maven (Kafka for tests)
 #   Python tools     a venv with pinned fastavro, onnx, onnxruntime, numpy (deploy/tools/venv.sh)
 #   ONNX Runtime     libonnxruntime.so.1 from npm onnxruntime-node (deploy/ort/fetch.sh)
 #   the model        NanoDet-g 416 converted to ONNX by deploy/model (deploy/model/fetch.sh)
@@ -14,6 +15,7 @@ need_apt=()
 system() {
   command -v pkg-config >/dev/null || need_apt+=(pkg-config)
   pkg-config --exists opencv4 2>/dev/null || need_apt+=(libopencv-dev)
+  pkg-config --exists libturbojpeg 2>/dev/null || need_apt+=(libturbojpeg0-dev)
   command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
   command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need_apt+=(maven)

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 
+	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/detect/model"
 	"github.com/corb-dev/corb/schemas"
 )
@@ -105,24 +107,111 @@ func TestAccuracy(t *testing.T) {
 			if drawDir != "" {
 				drawLabels(t, drawDir, s.File, f, boxes, s.Boxes)
 			}
-			if len(boxes) < s.MinCount || len(boxes) > s.MaxCount {
-				t.Errorf("%d people, want %d..%d: %+v", len(boxes), s.MinCount, s.MaxCount, boxes)
+			checkLabels(t, boxes, w, h, s.MinCount, s.MaxCount, s.Boxes)
+		})
+	}
+}
+
+// checkLabels checks the boxes found in a w×h frame against its hand labels:
+// a count within min..max, and each labelled person matched by its own box
+// with an IoU of at least 0.5.
+func checkLabels(t *testing.T, boxes []schemas.Box, w, h, minCount, maxCount int, labels [][4]float32) {
+	t.Helper()
+	if len(boxes) < minCount || len(boxes) > maxCount {
+		t.Errorf("%d people, want %d..%d: %+v", len(boxes), minCount, maxCount, boxes)
+	}
+	used := make([]bool, len(boxes))
+	for _, l := range labels {
+		best, bestIoU := -1, float32(0)
+		for i, b := range boxes {
+			if iou := pixelIoU(b, w, h, l); !used[i] && iou > bestIoU {
+				best, bestIoU = i, iou
 			}
-			used := make([]bool, len(boxes))
-			for _, l := range s.Boxes {
-				best, bestIoU := -1, float32(0)
-				for i, b := range boxes {
-					if iou := pixelIoU(b, w, h, l); !used[i] && iou > bestIoU {
-						best, bestIoU = i, iou
+		}
+		if bestIoU < 0.5 {
+			t.Errorf("labelled person %v: best IoU %.2f < 0.5", l, bestIoU)
+			continue
+		}
+		used[best] = true
+		t.Logf("labelled person %v: IoU %.2f, score %.2f", l, bestIoU, boxes[best].Score)
+	}
+}
+
+// TestReducedDecodeAccuracy sends the labelled samples, enlarged 3× as JPEG
+// frames, through the operator, which decodes them at 1/4 or 1/2 size
+// (turbojpeg's DCT scaling) since the model needs no more: the people found
+// must still match the labels, and the confident boxes of a full-size decode.
+func TestReducedDecodeAccuracy(t *testing.T) {
+	raw, err := os.ReadFile("testdata/labels.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels labelFile
+	if err := json.Unmarshal(raw, &labels); err != nil {
+		t.Fatal(err)
+	}
+	op := newTestOperator(t, OperatorConfig{}, time.Now(), nil)
+	dec := newFrameDecoder(t)
+	media := filepath.Join(CacheDir(), "media")
+	for _, s := range labels.Samples {
+		t.Run(s.File, func(t *testing.T) {
+			f := readFrame(t, needFile(t, filepath.Join(media, s.File), "deploy/media/fetch.sh"), s.Frame)
+			defer f.Close()
+			w, h := f.Cols(), f.Rows()
+			gocv.Resize(f, &f, image.Pt(3*w, 3*h), 0, 0, gocv.InterpolationCubic)
+			buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, f, []int{gocv.IMWriteJpegQuality, 90})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame := &schemas.Frame{CameraID: "big", Encoding: schemas.EncodingJPEG, Image: append([]byte(nil), buf.GetBytes()...)}
+			buf.Close()
+
+			// The operator's decode is reduced, and by how much.
+			m, _, _, err := dec.Decode(frame, op.Detector().Needs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Cols() > 3*w/2 {
+				t.Errorf("decoded %d×%d of %d×%d: want a reduced decode", m.Cols(), m.Rows(), 3*w, 3*h)
+			}
+			m.Close()
+
+			res, err := op.Process(context.Background(), []operators.Record{frameRecord(t, frame)})
+			if err != nil || res[0].Err != nil {
+				t.Fatal(err, res[0].Err)
+			}
+			var got schemas.Detections
+			if err := schemas.Unmarshal(res[0].Outputs[0].Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.FrameWidth != int32(3*w) || got.FrameHeight != int32(3*h) {
+				t.Errorf("frame size %d×%d, want the full %d×%d", got.FrameWidth, got.FrameHeight, 3*w, 3*h)
+			}
+			checkLabels(t, got.Boxes, w, h, s.MinCount, s.MaxCount, s.Boxes)
+
+			full, _, err := op.Detector().Detect(context.Background(), []gocv.Mat{f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Boxes near the threshold come and go with any change of
+			// pixels; the confident ones must be the same.
+			const confident = 0.5
+			match := func(what string, a, b []schemas.Box) {
+				for i, x := range a {
+					if x.Score < confident {
+						continue
+					}
+					best := float32(0)
+					for _, y := range b {
+						best = max(best, pixelIoU(x, w, h, [4]float32{y.X1 * float32(w), y.Y1 * float32(h), y.X2 * float32(w), y.Y2 * float32(h)}))
+					}
+					if best < 0.85 {
+						t.Errorf("%s box %d %+v: best IoU with the other decode's boxes %.2f < 0.85", what, i, x, best)
 					}
 				}
-				if bestIoU < 0.5 {
-					t.Errorf("labelled person %v: best IoU %.2f < 0.5", l, bestIoU)
-					continue
-				}
-				used[best] = true
-				t.Logf("labelled person %v: IoU %.2f, score %.2f", l, bestIoU, boxes[best].Score)
 			}
+			match("reduced", got.Boxes, full[0])
+			match("full", full[0], got.Boxes)
 		})
 	}
 }

@@ -81,11 +81,13 @@ func BenchmarkPreprocess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer d.Close()
-	plane := 3 * d.Info().Input.Width * d.Info().Input.Height
+	batch := d.NewBatch()
+	defer batch.Close()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := d.preprocess(frame, d.input[:plane]); err != nil {
+		if err := d.Prepare(batch, frame); err != nil {
 			b.Fatal(err)
 		}
+		batch.Reset()
 	}
 }

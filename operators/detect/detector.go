@@ -109,8 +109,43 @@ type Detector struct {
 
 	mu      sync.Mutex
 	session *ort.DynamicAdvancedSession
+	own     *Batch // Detect's
+	// full are the outputs of a full batch, allocated once (when the model's
+	// output shapes are known but for the batch): ONNX Runtime writes into them
+	// instead of allocating ~1.5 MB per frame every run.
+	full []ort.Value
+}
+
+// Batch is up to one model batch of frames, preprocessed into an input tensor
+// and waiting for Infer. Prepare fills it and Infer empties it. Two Batches
+// let one batch be prepared while the other is inferred; one Batch must not
+// be used by two goroutines at once.
+type Batch struct {
 	input   []float32
+	geoms   []model.Geometry
 	scratch [3]gocv.Mat // resized, padded, converted
+}
+
+// NewBatch returns an empty Batch for d. Close it when done.
+func (d *Detector) NewBatch() *Batch {
+	b := &Batch{input: make([]float32, d.batch*3*d.info.Input.Width*d.info.Input.Height)}
+	for i := range b.scratch {
+		b.scratch[i] = gocv.NewMat()
+	}
+	return b
+}
+
+// Len is the number of frames prepared.
+func (b *Batch) Len() int { return len(b.geoms) }
+
+// Reset empties b for reuse.
+func (b *Batch) Reset() { b.geoms = b.geoms[:0] }
+
+// Close frees b's scratch images.
+func (b *Batch) Close() {
+	for i := range b.scratch {
+		b.scratch[i].Close()
+	}
 }
 
 // New loads the model and checks that its shapes fit the format.
@@ -199,9 +234,10 @@ func New(ctx context.Context, cfg Config) (*Detector, error) {
 	}
 	info.Provider = provider
 	d.info = info
-	d.input = make([]float32, d.batch*3*in.Width*in.Height)
-	for i := range d.scratch {
-		d.scratch[i] = gocv.NewMat()
+	d.own = d.NewBatch()
+	if d.full, err = fullOutputs(info.Outputs, d.batch); err != nil {
+		d.Close()
+		return nil, err
 	}
 	log.Info("detect: model loaded", "model", path, "format", info.Format, "provider", string(provider),
 		"input", model.ShapeString(info.Inputs[0].Shape), "batch", d.batch, "classes", len(filter.IDs()))
@@ -282,6 +318,35 @@ func isProviderFailure(err error) bool {
 	return false
 }
 
+// fullOutputs allocates float32 output tensors for a batch of n, or returns
+// nil when a dimension besides the batch is not fixed (ONNX Runtime then
+// allocates the outputs of each run).
+func fullOutputs(outs []model.TensorInfo, n int) ([]ort.Value, error) {
+	var vals []ort.Value
+	for _, o := range outs {
+		shape := ort.NewShape(o.Shape...)
+		for i, dim := range shape {
+			if i == 0 {
+				shape[0] = int64(n)
+			} else if dim <= 0 {
+				for _, v := range vals {
+					v.Destroy()
+				}
+				return nil, nil
+			}
+		}
+		t, err := ort.NewEmptyTensor[float32](shape)
+		if err != nil {
+			for _, v := range vals {
+				v.Destroy()
+			}
+			return nil, fmt.Errorf("detect: output tensor %q: %w", o.Name, err)
+		}
+		vals = append(vals, t)
+	}
+	return vals, nil
+}
+
 // Info describes the loaded model and the provider it runs on.
 func (d *Detector) Info() Info { return d.info }
 
@@ -292,12 +357,27 @@ func (d *Detector) Close() error {
 	if d.session == nil {
 		return nil
 	}
-	for i := range d.scratch {
-		d.scratch[i].Close()
+	d.own.Close()
+	for _, o := range d.full {
+		o.Destroy()
 	}
 	err := d.session.Destroy()
 	d.session = nil
 	return err
+}
+
+// BatchSize is the most frames one Batch holds (one ONNX Runtime run).
+func (d *Detector) BatchSize() int { return d.batch }
+
+// Needs is the size a w×h frame is resized to in the model input: a frame
+// decoded at least that large loses nothing to the resize.
+func (d *Detector) Needs(w, h int) (int, int) {
+	in := d.info.Input
+	g, err := model.NewGeometry(in.Resize, w, h, in.Width, in.Height)
+	if err != nil {
+		return w, h // Prepare reports it
+	}
+	return g.ResizedW, g.ResizedH
 }
 
 // Detect finds objects in frames (8-bit BGR, grey or BGRA Mats of any size),
@@ -316,8 +396,15 @@ func (d *Detector) Detect(ctx context.Context, frames []gocv.Mat) ([][]schemas.B
 		if err := ctx.Err(); err != nil {
 			return nil, total, err
 		}
-		chunk := frames[start:min(start+d.batch, len(frames))]
-		boxes, t, err := d.run(chunk)
+		d.own.Reset()
+		begin := time.Now()
+		for i, f := range frames[start:min(start+d.batch, len(frames))] {
+			if err := d.Prepare(d.own, f); err != nil {
+				return nil, total, fmt.Errorf("frame %d: %w", start+i, err)
+			}
+		}
+		total.Preprocess += time.Since(begin)
+		boxes, t, err := d.infer(d.own)
 		total = total.Add(t)
 		if err != nil {
 			return nil, total, err
@@ -327,42 +414,73 @@ func (d *Detector) Detect(ctx context.Context, frames []gocv.Mat) ([][]schemas.B
 	return out, total, nil
 }
 
-// run detects one batch of at most d.batch frames.
-func (d *Detector) run(frames []gocv.Mat) ([][]schemas.Box, Timings, error) {
-	t := Timings{Frames: len(frames), Runs: 1}
+// Prepare preprocesses frame (an 8-bit BGR, grey or BGRA Mat of any size)
+// into b's next slot. An unusable frame gives an error wrapping ErrBadFrame
+// and leaves b as it was. Prepare does not hold the session: it may run
+// while another Batch is inferred.
+func (d *Detector) Prepare(b *Batch, frame gocv.Mat) error {
+	n := len(b.geoms)
+	if n == d.batch {
+		return fmt.Errorf("detect: batch is full (%d frames)", n)
+	}
+	plane := 3 * d.info.Input.Width * d.info.Input.Height
+	g, err := d.preprocess(frame, b.input[n*plane:(n+1)*plane], &b.scratch)
+	if err != nil {
+		return err
+	}
+	b.geoms = append(b.geoms, g)
+	return nil
+}
+
+// Infer runs the model on b's frames and returns each one's boxes, in the
+// order they were prepared, normalised to its frame. b is emptied.
+func (d *Detector) Infer(ctx context.Context, b *Batch) ([][]schemas.Box, Timings, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.session == nil {
+		return nil, Timings{}, errors.New("detect: Detector is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Timings{}, err
+	}
+	return d.infer(b)
+}
+
+// infer runs one prepared batch and empties it; d.mu is held.
+func (d *Detector) infer(b *Batch) ([][]schemas.Box, Timings, error) {
+	frames := len(b.geoms)
+	t := Timings{Frames: frames, Runs: 1}
+	defer b.Reset()
+	if frames == 0 {
+		return nil, Timings{}, nil
+	}
 	in := d.info.Input
-	n := len(frames)
+	n := frames
 	if d.fixed {
 		n = d.batch
 	}
 	plane := 3 * in.Width * in.Height
-	geoms := make([]model.Geometry, len(frames))
-	start := time.Now()
-	for i, f := range frames {
-		g, err := d.preprocess(f, d.input[i*plane:(i+1)*plane])
-		if err != nil {
-			return nil, t, fmt.Errorf("frame %d: %w", i, err)
-		}
-		geoms[i] = g
-	}
-	clear(d.input[len(frames)*plane : n*plane]) // unused slots of a fixed batch
-	t.Preprocess = time.Since(start)
+	clear(b.input[frames*plane : n*plane]) // unused slots of a fixed batch
 
-	start = time.Now()
+	start := time.Now()
 	shape := ort.NewShape(int64(n), 3, int64(in.Height), int64(in.Width))
-	tensor, err := ort.NewTensor(shape, d.input[:n*plane])
+	tensor, err := ort.NewTensor(shape, b.input[:n*plane])
 	if err != nil {
 		return nil, t, fmt.Errorf("detect: input tensor: %w", err)
 	}
 	defer tensor.Destroy()
 	outputs := make([]ort.Value, len(d.info.Outputs))
-	defer func() {
-		for _, o := range outputs {
-			if o != nil {
-				o.Destroy()
+	if n == d.batch && d.full != nil {
+		copy(outputs, d.full)
+	} else {
+		defer func() {
+			for _, o := range outputs {
+				if o != nil {
+					o.Destroy()
+				}
 			}
-		}
-	}()
+		}()
+	}
 	if err := d.session.Run([]ort.Value{tensor}, outputs); err != nil {
 		return nil, t, fmt.Errorf("detect: run: %w", err)
 	}
@@ -377,13 +495,13 @@ func (d *Detector) run(frames []gocv.Mat) ([][]schemas.Box, Timings, error) {
 		}
 		tensors[i] = model.Tensor{Shape: ft.GetShape(), Data: ft.GetData()}
 	}
-	boxes := make([][]schemas.Box, len(frames))
+	boxes := make([][]schemas.Box, frames)
 	for i := range frames {
 		cands, err := d.decoder.Decode(tensors, i, d.threshold, d.filter)
 		if err != nil {
 			return nil, t, fmt.Errorf("detect: %w", err)
 		}
-		boxes[i] = model.ToBoxes(model.NMS(cands, d.iou), geoms[i])
+		boxes[i] = model.ToBoxes(model.NMS(cands, d.iou), b.geoms[i])
 	}
 	t.Postprocess = time.Since(start)
 	return boxes, t, nil

@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"gocv.io/x/gocv"
 
 	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/metrics"
@@ -129,9 +129,14 @@ type Operator struct {
 	out     string
 	det     *Detector
 	now     func() time.Time
+	log     *slog.Logger
 	model   string
 	version string
 	m       opMetrics
+
+	batches   [2]*Batch // one inferred while the other is prepared
+	jobs      chan prepareJob
+	closeOnce sync.Once
 }
 
 // NewOperator loads the model and returns the operator. Close it to free the model.
@@ -166,10 +171,23 @@ func NewOperator(ctx context.Context, cfg OperatorConfig, opts OperatorOptions) 
 	if now == nil {
 		now = time.Now
 	}
-	return &Operator{
-		cfg: cfg, out: opts.Output, det: det, now: now, m: m, version: version,
-		model: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)),
-	}, nil
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	o := &Operator{
+		cfg: cfg, out: opts.Output, det: det, now: now, log: log, m: m, version: version,
+		model:   strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)),
+		batches: [2]*Batch{det.NewBatch(), det.NewBatch()},
+		jobs:    make(chan prepareJob, 2),
+	}
+	dec, err := NewFrameDecoder()
+	if err != nil {
+		o.Close()
+		return nil, err
+	}
+	go o.prepareLoop(dec)
+	return o, nil
 }
 
 // fileDigest is the model version: the first 12 hex digits of the file's SHA-256.
@@ -201,69 +219,87 @@ func (o *Operator) MaxBatch() int {
 	return o.cfg.MaxRecords
 }
 
-// Close frees the model.
-func (o *Operator) Close() error { return o.det.Close() }
-
-// chunk is the number of frames decoded and detected together.
-func (o *Operator) chunk() int {
-	if o.det.batch > 0 {
-		return o.det.batch
+// Close stops the preparing goroutine and frees the model.
+func (o *Operator) Close() error {
+	o.closeOnce.Do(func() { close(o.jobs) })
+	for _, b := range o.batches {
+		b.Close()
 	}
-	return 1
+	return o.det.Close()
 }
 
-// pending is one decoded frame waiting for detection.
+// pending is one prepared frame waiting for inference: the record's place in
+// the call's batch, and what its Detections repeats of the frame.
 type pending struct {
-	index int // in the batch
-	frame schemas.Frame
-	mat   gocv.Mat
+	index         int
+	frame         schemas.Frame // without its image
+	width, height int
 }
 
-// decoded is one chunk of records made ready for detection.
-type decoded struct {
-	frames []pending
-	took   time.Duration // unmarshalling and image decoding
+// prepared is one chunk of records made ready for inference.
+type prepared struct {
+	batch  *Batch
+	frames []pending // in the batch's order
+	took   time.Duration
 }
 
-func (d decoded) close() {
-	for _, p := range d.frames {
-		p.mat.Close()
+// prepareJob asks the preparing goroutine for one chunk.
+type prepareJob struct {
+	recs    []operators.Record
+	results []operators.Result // indexed like recs
+	batch   *Batch
+	done    chan<- prepared
+}
+
+// prepareLoop is the preparing goroutine: it turns chunks of records into
+// prepared batches, in order.
+func (o *Operator) prepareLoop(dec *FrameDecoder) {
+	defer dec.Close()
+	for j := range o.jobs {
+		j.done <- o.prepare(dec, j.recs, j.results, j.batch)
 	}
 }
 
-// Process implements operators.Operator. The records are handled one model
-// batch (max_batch) at a time, and the next chunk's images are decoded while
-// the current chunk runs in ONNX Runtime, so decoding hides behind inference.
+// Process implements operators.Operator. The records go through ONNX Runtime
+// one model batch (max_batch) at a time; the preparing goroutine unmarshals,
+// decodes and preprocesses the next batch while the current one is inferred.
 func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
 	results := make([]operators.Result, len(batch))
-	size := o.chunk()
-	cur := o.decode(batch[:min(size, len(batch))], results)
-	for start := 0; start < len(batch); start += size {
-		var next chan decoded
-		if lo := start + size; lo < len(batch) {
-			next = make(chan decoded, 1)
-			go func() { next <- o.decode(batch[lo:min(lo+size, len(batch))], results[lo:]) }()
+	size := o.det.BatchSize()
+	submit := func(k int) chan prepared {
+		lo := k * size
+		if lo >= len(batch) {
+			return nil
 		}
+		done := make(chan prepared, 1)
+		o.jobs <- prepareJob{batch[lo:min(lo+size, len(batch))], results[lo:], o.batches[k%2], done}
+		return done
+	}
+	cur := submit(0)
+	for k := 0; cur != nil; k++ {
+		next := submit(k + 1)
+		p := <-cur
 		err := ctx.Err()
 		if err == nil {
-			err = o.detect(ctx, cur, results[start:])
+			err = o.detect(ctx, p, results[k*size:])
 		}
-		cur.close()
-		if next != nil {
-			cur = <-next // always collected, so that no Mat leaks
-		}
+		p.batch.Reset()
 		if err != nil {
-			cur.close()
+			if next != nil {
+				(<-next).batch.Reset() // the goroutine must be done with it before the next call
+			}
 			return nil, err
 		}
+		cur = next
 	}
 	return results, nil
 }
 
-// decode unmarshals and decodes a chunk of records, skipping frames too old
-// and writing permanent failures into results[0:len(recs)].
-func (o *Operator) decode(recs []operators.Record, results []operators.Result) decoded {
-	var d decoded
+// prepare unmarshals, decodes and preprocesses a chunk of records into b,
+// skipping frames too old and writing permanent failures into
+// results[0:len(recs)].
+func (o *Operator) prepare(dec *FrameDecoder, recs []operators.Record, results []operators.Result, b *Batch) prepared {
+	p := prepared{batch: b}
 	start := time.Now()
 	now := o.now()
 	for i, r := range recs {
@@ -276,64 +312,42 @@ func (o *Operator) decode(recs []operators.Record, results []operators.Result) d
 			o.m.skipped.Inc()
 			continue // consumed, nothing follows
 		}
-		m, err := DecodeFrame(&f)
+		m, w, h, err := dec.Decode(&f, o.det.Needs)
 		if err != nil {
 			results[i].Err = operators.Permanent(err)
 			continue
 		}
-		d.frames = append(d.frames, pending{index: i, frame: f, mat: m})
+		err = o.det.Prepare(b, m)
+		m.Close()
+		if err != nil {
+			results[i].Err = operators.Permanent(fmt.Errorf("detect: camera %q seq %d: %w", f.CameraID, f.Seq, err))
+			continue
+		}
+		f.Image = nil
+		p.frames = append(p.frames, pending{index: i, frame: f, width: w, height: h})
 	}
-	d.took = time.Since(start)
-	return d
+	p.took = time.Since(start)
+	return p
 }
 
-// detect runs the detector on a decoded chunk and writes the outputs into
-// results (indexed like the chunk's records).
-func (o *Operator) detect(ctx context.Context, d decoded, results []operators.Result) error {
-	if len(d.frames) == 0 {
+// detect infers a prepared chunk and writes the outputs into results
+// (indexed like the chunk's records).
+func (o *Operator) detect(ctx context.Context, p prepared, results []operators.Result) error {
+	if len(p.frames) == 0 {
 		return nil
 	}
-	mats := make([]gocv.Mat, len(d.frames))
-	for i, p := range d.frames {
-		mats[i] = p.mat
-	}
-	boxes, t, err := o.det.Detect(ctx, mats)
-	if errors.Is(err, ErrBadFrame) {
-		// Detect cannot say which frame: detect them one by one.
-		return o.detectSingly(ctx, d.frames, d.took, results)
-	}
+	boxes, t, err := o.det.Infer(ctx, p.batch)
 	if err != nil {
 		return err
 	}
-	o.observe(t, d.took, len(d.frames))
-	per := t.Inference / time.Duration(len(d.frames))
-	for i, p := range d.frames {
-		results[p.index] = o.result(&p, boxes[i], per)
-	}
-	return nil
-}
-
-// detectSingly detects frames one at a time, failing the unusable ones permanently.
-func (o *Operator) detectSingly(ctx context.Context, frames []pending, decode time.Duration, results []operators.Result) error {
-	for _, p := range frames {
-		boxes, t, err := o.det.Detect(ctx, []gocv.Mat{p.mat})
-		switch {
-		case errors.Is(err, ErrBadFrame):
-			results[p.index].Err = operators.Permanent(err)
-			continue
-		case err != nil:
-			return err
-		}
-		o.observe(t, decode/time.Duration(len(frames)), 1)
-		results[p.index] = o.result(&p, boxes[0], t.Inference)
-	}
-	return nil
-}
-
-func (o *Operator) observe(t Timings, decode time.Duration, frames int) {
 	o.m.inference.Observe(t.Inference.Seconds())
-	o.m.preprocess.Observe((decode + t.Preprocess).Seconds())
-	o.m.batch.Observe(float64(frames))
+	o.m.preprocess.Observe(p.took.Seconds())
+	o.m.batch.Observe(float64(len(p.frames)))
+	per := t.Inference / time.Duration(len(p.frames))
+	for i := range p.frames {
+		results[p.frames[i].index] = o.result(&p.frames[i], boxes[i], per)
+	}
+	return nil
 }
 
 // result is the Detections output of one frame.
@@ -342,7 +356,7 @@ func (o *Operator) result(p *pending, boxes []schemas.Box, inference time.Durati
 	d := schemas.Detections{
 		CameraID: p.frame.CameraID, FrameSeq: p.frame.Seq, CaptureTime: p.frame.CaptureTime,
 		Model: o.model, ModelVersion: o.version,
-		FrameWidth: int32(p.mat.Cols()), FrameHeight: int32(p.mat.Rows()),
+		FrameWidth: int32(p.width), FrameHeight: int32(p.height),
 		Boxes: boxes, InferenceTime: inference.Truncate(time.Microsecond),
 	}
 	v, err := schemas.Marshal(&d)
@@ -352,61 +366,6 @@ func (o *Operator) result(p *pending, boxes []schemas.Box, inference time.Durati
 		return operators.Result{Err: operators.Permanent(fmt.Errorf("detect: encoding detections: %w", err))}
 	}
 	return operators.Result{Outputs: []operators.Output{{Topic: o.out, Key: []byte(p.frame.CameraID), Value: v}}}
-}
-
-// ErrUndecodable is returned by DecodeFrame for a frame whose image cannot be
-// decoded or does not match its declared encoding and size.
-var ErrUndecodable = errors.New("undecodable frame")
-
-// DecodeFrame decodes f's image into an 8-bit BGR Mat, which the caller must
-// close. JPEG (which must be complete: start and end markers) and PNG are
-// decoded with OpenCV; RAW_BGR must hold exactly
-// Width×Height×3 bytes. Errors wrap ErrUndecodable.
-func DecodeFrame(f *schemas.Frame) (gocv.Mat, error) {
-	bad := func(format string, args ...any) (gocv.Mat, error) {
-		return gocv.Mat{}, fmt.Errorf("%w: camera %q seq %d: %s", ErrUndecodable, f.CameraID, f.Seq, fmt.Sprintf(format, args...))
-	}
-	if len(f.Image) == 0 {
-		return bad("no image bytes")
-	}
-	switch f.Encoding {
-	case schemas.EncodingJPEG, schemas.EncodingPNG:
-		if f.Encoding == schemas.EncodingJPEG && !completeJPEG(f.Image) {
-			// libjpeg would "decode" it, filling the missing part with grey.
-			return bad("JPEG is truncated (no start or end of image marker)")
-		}
-		m, err := gocv.IMDecode(f.Image, gocv.IMReadColor)
-		if err != nil {
-			return bad("%s: %v", f.Encoding, err)
-		}
-		if m.Empty() {
-			m.Close()
-			return bad("%d bytes are not a decodable %s image", len(f.Image), f.Encoding)
-		}
-		return m, nil
-	case schemas.EncodingRawBGR:
-		w, h := int(f.Width), int(f.Height)
-		if w <= 0 || h <= 0 || len(f.Image) != w*h*3 {
-			return bad("RAW_BGR %dx%d needs %d bytes, has %d", w, h, max(w, 0)*max(h, 0)*3, len(f.Image))
-		}
-		m, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, f.Image)
-		if err != nil {
-			return bad("RAW_BGR: %v", err)
-		}
-		return m, nil
-	default:
-		return bad("unknown encoding %q", f.Encoding)
-	}
-}
-
-// completeJPEG reports whether b starts with a JPEG start-of-image marker and
-// ends, bar zero padding, with an end-of-image marker.
-func completeJPEG(b []byte) bool {
-	end := len(b)
-	for end > 0 && b[end-1] == 0 {
-		end--
-	}
-	return len(b) >= 4 && b[0] == 0xff && b[1] == 0xd8 && end >= 4 && b[end-2] == 0xff && b[end-1] == 0xd9
 }
 
 // opMetrics are one detect operator's metrics.

@@ -300,9 +300,10 @@ func TestDecodeFrame(t *testing.T) {
 		{"raw no size", schemas.Frame{Encoding: schemas.EncodingRawBGR, Image: make([]byte, 12)}, false},
 		{"unknown encoding", schemas.Frame{Encoding: "GIF", Image: jpeg}, false},
 	}
+	dec := newFrameDecoder(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := DecodeFrame(&tt.f)
+			m, fw, fh, err := dec.Decode(&tt.f, nil)
 			if !tt.ok {
 				if !errors.Is(err, ErrUndecodable) {
 					t.Fatalf("got %v, want ErrUndecodable", err)
@@ -316,21 +317,38 @@ func TestDecodeFrame(t *testing.T) {
 			if m.Type() != gocv.MatTypeCV8UC3 {
 				t.Fatalf("Mat type %v, want 8-bit BGR", m.Type())
 			}
-			if tt.f.Encoding == schemas.EncodingJPEG && (m.Cols() != w || m.Rows() != h) {
-				t.Fatalf("decoded %dx%d, want %dx%d", m.Cols(), m.Rows(), w, h)
+			if m.Cols() != fw || m.Rows() != fh {
+				t.Fatalf("decoded %dx%d, reported %dx%d", m.Cols(), m.Rows(), fw, fh)
+			}
+			if tt.f.Encoding == schemas.EncodingJPEG && (fw != w || fh != h) {
+				t.Fatalf("decoded %dx%d, want %dx%d", fw, fh, w, h)
 			}
 		})
 	}
 }
 
-// FuzzDecodeFrame: no input crashes DecodeFrame, and what decodes is 8-bit BGR.
+// newFrameDecoder is a FrameDecoder closed when the test ends.
+func newFrameDecoder(t testing.TB) *FrameDecoder {
+	t.Helper()
+	d, err := NewFrameDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// FuzzDecodeFrame: no input crashes FrameDecoder.Decode, and what decodes is
+// 8-bit BGR, no larger than the size it reports.
 func FuzzDecodeFrame(f *testing.F) {
 	f.Add("JPEG", int32(0), int32(0), []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10})
 	f.Add("PNG", int32(0), int32(0), []byte("\x89PNG\r\n\x1a\n"))
 	f.Add("RAW_BGR", int32(1), int32(1), []byte{1, 2, 3})
 	f.Add("RAW_BGR", int32(-1), int32(-3), []byte{1, 2, 3})
+	dec := newFrameDecoder(f)
+	half := func(w, h int) (int, int) { return w / 2, h / 2 }
 	f.Fuzz(func(t *testing.T, enc string, w, h int32, img []byte) {
-		m, err := DecodeFrame(&schemas.Frame{Encoding: schemas.FrameEncoding(enc), Width: w, Height: h, Image: img})
+		m, fw, fh, err := dec.Decode(&schemas.Frame{Encoding: schemas.FrameEncoding(enc), Width: w, Height: h, Image: img}, half)
 		if err != nil {
 			if !errors.Is(err, ErrUndecodable) {
 				t.Fatalf("error %v does not wrap ErrUndecodable", err)
@@ -338,8 +356,8 @@ func FuzzDecodeFrame(f *testing.F) {
 			return
 		}
 		defer m.Close()
-		if m.Empty() || m.Type() != gocv.MatTypeCV8UC3 {
-			t.Fatalf("decoded an unusable Mat (type %v)", m.Type())
+		if m.Empty() || m.Type() != gocv.MatTypeCV8UC3 || m.Cols() > fw || m.Rows() > fh {
+			t.Fatalf("decoded an unusable Mat (type %v, %dx%d of %dx%d)", m.Type(), m.Cols(), m.Rows(), fw, fh)
 		}
 	})
 }

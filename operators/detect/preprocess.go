@@ -11,14 +11,15 @@ import (
 )
 
 // preprocess fits frame into the model input and writes it, normalised, into
-// dst ([3,H,W]). It returns the geometry that maps boxes back to the frame.
-func (d *Detector) preprocess(frame gocv.Mat, dst []float32) (model.Geometry, error) {
+// dst ([3,H,W]), using scratch for the intermediate images. It returns the
+// geometry that maps boxes back to the frame.
+func (d *Detector) preprocess(frame gocv.Mat, dst []float32, scratch *[3]gocv.Mat) (model.Geometry, error) {
 	in := d.info.Input
 	if frame.Empty() {
 		return model.Geometry{}, fmt.Errorf("%w: empty frame", ErrBadFrame)
 	}
 	if frame.Type() != gocv.MatTypeCV8UC3 {
-		conv := &d.scratch[2]
+		conv := &scratch[2]
 		switch frame.Type() {
 		case gocv.MatTypeCV8UC1:
 			gocv.CvtColor(frame, conv, gocv.ColorGrayToBGR)
@@ -33,10 +34,10 @@ func (d *Detector) preprocess(frame gocv.Mat, dst []float32) (model.Geometry, er
 	if err != nil {
 		return g, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}
-	resized := &d.scratch[0]
+	resized := &scratch[0]
 	gocv.Resize(frame, resized, image.Pt(g.ResizedW, g.ResizedH), 0, 0, gocv.InterpolationLinear)
 	if g.ResizedW != in.Width || g.ResizedH != in.Height {
-		padded := &d.scratch[1]
+		padded := &scratch[1]
 		c := color.RGBA{in.Pad, in.Pad, in.Pad, 0}
 		gocv.CopyMakeBorder(*resized, padded, g.PadTop, in.Height-g.ResizedH-g.PadTop,
 			g.PadLeft, in.Width-g.ResizedW-g.PadLeft, gocv.BorderConstant, c)
