@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gocv.io/x/gocv"
 
+	"github.com/corb-dev/corb/connectors/video"
 	"github.com/corb-dev/corb/integration/kafkatest"
 	"github.com/corb-dev/corb/operators/detect"
 	"github.com/corb-dev/corb/operators/runtime"
@@ -86,8 +87,9 @@ func needDetector(t testing.TB) string {
 }
 
 // videoFrames decodes the first n frames of a video (all with n ≤ 0) with
-// FFmpeg and returns them as JPEG corb.Frame records, 10 fps from base, dealt
-// round-robin to detectCameras cameras. Seq is the frame's index in the video.
+// FFmpeg and returns them as JPEG corb.Frame records (at corb ingest's default
+// quality), 10 fps from base, dealt round-robin to detectCameras cameras. Seq
+// is the frame's index in the video.
 func videoFrames(t testing.TB, path string, n int, base time.Time) []*schemas.Frame {
 	return videoFramesWidth(t, path, n, base, 0)
 }
@@ -111,7 +113,7 @@ func videoFramesWidth(t testing.TB, path string, n int, base time.Time, width in
 		if width > 0 && m.Cols() > width {
 			gocv.Resize(m, &m, image.Pt(width, m.Rows()*width/m.Cols()), 0, 0, gocv.InterpolationArea)
 		}
-		buf, err := gocv.IMEncode(gocv.JPEGFileExt, m)
+		buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, video.DefaultQuality})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -414,5 +415,24 @@ func TestOperatorCapsRecordsPerCall(t *testing.T) {
 	}
 	if err := (OperatorConfig{MaxRecords: -1}).Validate(); err == nil {
 		t.Fatal("negative max_records must be an error")
+	}
+}
+
+func TestChunks(t *testing.T) {
+	for _, c := range []struct {
+		n, size, first int
+		want           []int
+	}{
+		{0, 4, 1, []int{0}},
+		{1, 4, 1, []int{0, 1}},
+		{5, 4, 1, []int{0, 1, 5}},
+		{6, 4, 1, []int{0, 1, 5, 6}},
+		{32, 4, 4, []int{0, 4, 8, 12, 16, 20, 24, 28, 32}},
+		{3, 4, 4, []int{0, 3}},
+		{9, 4, 4, []int{0, 4, 8, 9}},
+	} {
+		if got := chunks(c.n, c.size, c.first); !slices.Equal(got, c.want) {
+			t.Errorf("chunks(%d, %d, %d) = %v, want %v", c.n, c.size, c.first, got, c.want)
+		}
 	}
 }
