@@ -135,9 +135,6 @@ func (d *Detector) NewBatch() *Batch {
 	return b
 }
 
-// Len is the number of frames prepared.
-func (b *Batch) Len() int { return len(b.geoms) }
-
 // Reset empties b for reuse.
 func (b *Batch) Reset() { b.geoms = b.geoms[:0] }
 

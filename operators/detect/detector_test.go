@@ -273,3 +273,67 @@ func TestDetectBadFramesAndConflicts(t *testing.T) {
 		t.Fatalf("other library: err = %v", err)
 	}
 }
+
+// Prepare fills a Batch a frame at a time, refuses a bad frame without
+// disturbing the others, and Infer returns one result per prepared frame in
+// order, leaving the Batch empty for reuse.
+func TestPrepareInfer(t *testing.T) {
+	lib := needLibrary(t)
+	dims, data := yoloOutput(10, false, anchor{32, 32, 8, 8, 0, 0.9})
+	path := writeModel(t, constantOutputModel(0, 64, 64, dims, data))
+	d, err := New(context.Background(), Config{ModelPath: path, Format: "yolov8", MaxBatch: 2, LibraryPath: lib, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b := d.NewBatch()
+	defer b.Close()
+	wide, tall, empty := frame(t, 64, 32), frame(t, 32, 64), gocv.NewMat() // frame's are closed by t
+	defer empty.Close()
+	for round := range 2 { // the second round reuses the emptied Batch
+		if err := d.Prepare(b, wide); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Prepare(b, empty); !errors.Is(err, ErrBadFrame) {
+			t.Fatalf("empty frame: err = %v", err)
+		}
+		if err := d.Prepare(b, tall); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Prepare(b, wide); err == nil {
+			t.Fatal("a third frame went into a batch of 2")
+		}
+		boxes, tm, err := d.Infer(context.Background(), b)
+		if err != nil || len(boxes) != 2 || tm.Frames != 2 || tm.Runs != 1 {
+			t.Fatalf("round %d: %v %+v %v", round, boxes, tm, err)
+		}
+		// The same model box lands differently on the wide and the tall frame:
+		// each result was mapped with its own frame's geometry.
+		if len(boxes[0]) != 1 || len(boxes[1]) != 1 || boxes[0][0] == boxes[1][0] {
+			t.Fatalf("round %d: boxes %+v", round, boxes)
+		}
+	}
+	if boxes, _, err := d.Infer(context.Background(), b); err != nil || len(boxes) != 0 {
+		t.Fatalf("empty batch: %v %v", boxes, err)
+	}
+}
+
+func TestNeeds(t *testing.T) {
+	lib := needLibrary(t)
+	dims, data := yoloOutput(10, false, anchor{32, 32, 8, 8, 0, 0.9})
+	d, err := New(context.Background(), Config{ModelPath: writeModel(t, constantOutputModel(0, 64, 64, dims, data)),
+		Format: "yolov8", LibraryPath: lib, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, c := range []struct{ w, h, wantW, wantH int }{
+		{640, 480, 64, 48}, // letterboxed into 64×64
+		{480, 640, 48, 64},
+		{32, 32, 64, 64},
+	} {
+		if w, h := d.Needs(c.w, c.h); w != c.wantW || h != c.wantH {
+			t.Errorf("Needs(%d, %d) = %d×%d, want %d×%d", c.w, c.h, w, h, c.wantW, c.wantH)
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,14 +128,13 @@ type Operator struct {
 	out     string
 	det     *Detector
 	now     func() time.Time
-	log     *slog.Logger
 	model   string
 	version string
 	m       opMetrics
 
-	batches   [2]*Batch // one inferred while the other is prepared
-	jobs      chan prepareJob
-	closeOnce sync.Once
+	batches [2]*Batch // one inferred while the other is prepared
+	jobs    chan prepareJob
+	closed  bool
 }
 
 // NewOperator loads the model and returns the operator. Close it to free the model.
@@ -171,12 +169,8 @@ func NewOperator(ctx context.Context, cfg OperatorConfig, opts OperatorOptions) 
 	if now == nil {
 		now = time.Now
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	o := &Operator{
-		cfg: cfg, out: opts.Output, det: det, now: now, log: log, m: m, version: version,
+		cfg: cfg, out: opts.Output, det: det, now: now, m: m, version: version,
 		model:   strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)),
 		batches: [2]*Batch{det.NewBatch(), det.NewBatch()},
 		jobs:    make(chan prepareJob, 2),
@@ -221,7 +215,11 @@ func (o *Operator) MaxBatch() int {
 
 // Close stops the preparing goroutine and frees the model.
 func (o *Operator) Close() error {
-	o.closeOnce.Do(func() { close(o.jobs) })
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	close(o.jobs)
 	for _, b := range o.batches {
 		b.Close()
 	}
@@ -264,6 +262,9 @@ func (o *Operator) prepareLoop(dec *FrameDecoder) {
 // one model batch (max_batch) at a time; the preparing goroutine unmarshals,
 // decodes and preprocesses the next batch while the current one is inferred.
 func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
+	if o.closed {
+		return nil, errors.New("detect: operator is closed")
+	}
 	results := make([]operators.Result, len(batch))
 	bounds := chunks(len(batch), o.det.BatchSize(), o.firstChunk())
 	submit := func(k int) chan prepared {
