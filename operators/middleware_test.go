@@ -92,6 +92,42 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+// RecoverBatch never re-runs part of a batch: a panic among several records
+// fails the batch (to be run again one by one on restored state); a lone
+// record that panics fails permanently.
+func TestRecoverBatch(t *testing.T) {
+	batch := func(vs ...string) []operators.Record {
+		recs := make([]operators.Record, len(vs))
+		for i, v := range vs {
+			recs[i] = operators.Record{Value: []byte(v)}
+		}
+		return recs
+	}
+	s := &script{calls: map[string]int{}}
+	op := operators.RecoverBatch(s)
+
+	res, err := op.Process(context.Background(), batch("a", "panic", "b"))
+	var bp *operators.BatchPanicError
+	if !errors.As(err, &bp) || bp.Records != 3 || res != nil {
+		t.Fatalf("panic in a batch: %v, %v; want a *BatchPanicError for 3 records", res, err)
+	}
+	if operators.IsPermanent(err) {
+		t.Errorf("%v is permanent: the records must be run again", err)
+	}
+	if s.calls["a"] != 1 || s.calls["b"] != 0 {
+		t.Errorf("calls %v: the batch was run again in part", s.calls)
+	}
+
+	res, err = op.Process(context.Background(), batch("panic"))
+	if err != nil || len(res) != 1 || !operators.IsPermanent(res[0].Err) {
+		t.Fatalf("lone panic: %v, %v; want one permanent result", res, err)
+	}
+	res, err = op.Process(context.Background(), batch("a", "b"))
+	if err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("no panic: %v, %v", res, err)
+	}
+}
+
 func TestRetryStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sleeps := 0

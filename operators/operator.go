@@ -135,7 +135,12 @@ func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 //     the operator held for p.
 //   - Revoke(p) when p has been taken away: the operator drops its state for p.
 //
-// An error from Restore stops the instance (its state would be wrong).
+// An error from Restore stops the instance (its state would be wrong). A
+// failed batch — an error from Process, a failed commit, a panic — is never
+// retried on the memory it left: the runtime restores the state from the
+// changelog first, and after a panic it runs that batch's records again one
+// per batch, so the one that panics is dead-lettered and the others are
+// applied once (operators.RecoverBatch).
 type Stateful interface {
 	Operator
 	Restore(ctx context.Context, topic string, partition int32, state map[string][]byte) error

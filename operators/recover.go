@@ -61,3 +61,39 @@ func (r recoverer) try(ctx context.Context, batch []Record) (results []Result, p
 	}
 	return results, nil, err
 }
+
+// RecoverBatch is Recover for an operator that keeps in memory what its
+// batches did (a Stateful one): running a panicked batch's records again one
+// by one would apply the records before the panic twice. So a panic in a
+// batch of more than one record fails the whole batch with a
+// *BatchPanicError — the host then restores the operator's state and runs
+// those records again one per batch — and a panic on a lone record fails
+// that record permanently, as Recover does (the host must then restore the
+// state too: the record may have changed it before panicking).
+func RecoverBatch(op Operator) Operator { return batchRecoverer{recoverer{op}} }
+
+type batchRecoverer struct{ recoverer }
+
+// BatchPanicError is what RecoverBatch returns for a batch of more than one
+// record in which the operator panicked. It is not permanent: the records
+// are to be run again, one per batch, on restored state.
+type BatchPanicError struct {
+	Records int
+	Panic   *PanicError
+}
+
+func (e *BatchPanicError) Error() string {
+	return fmt.Sprintf("%v in a batch of %d records: they are run again one at a time", e.Panic, e.Records)
+}
+
+func (r batchRecoverer) Process(ctx context.Context, batch []Record) ([]Result, error) {
+	results, perr, err := r.try(ctx, batch)
+	switch {
+	case perr == nil:
+		return results, err
+	case len(batch) == 1:
+		return []Result{{Err: perr}}, nil
+	default:
+		return nil, &BatchPanicError{Records: len(batch), Panic: perr}
+	}
+}

@@ -74,12 +74,9 @@ func pixelIoU(b schemas.Box, w, h int, l [4]float32) float32 {
 		model.Candidate{X1: l[0], Y1: l[1], X2: l[2], Y2: l[3]})
 }
 
-// TestAccuracy runs NanoDet-g on the sample media and checks its people
-// against the hand labels in testdata/labels.json.
-func TestAccuracy(t *testing.T) {
-	lib := needLibrary(t)
-	modelPath := needFile(t, DefaultModelPath(), "make model (deploy/model)")
-	media := filepath.Join(CacheDir(), "media")
+// readLabels reads the hand labels of the sample media.
+func readLabels(t *testing.T) labelFile {
+	t.Helper()
 	raw, err := os.ReadFile("testdata/labels.json")
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +85,16 @@ func TestAccuracy(t *testing.T) {
 	if err := json.Unmarshal(raw, &labels); err != nil {
 		t.Fatal(err)
 	}
+	return labels
+}
+
+// TestAccuracy runs NanoDet-g on the sample media and checks its people
+// against the hand labels in testdata/labels.json.
+func TestAccuracy(t *testing.T) {
+	lib := needLibrary(t)
+	modelPath := needFile(t, DefaultModelPath(), "make model (deploy/model)")
+	media := filepath.Join(CacheDir(), "media")
+	labels := readLabels(t)
 	d, err := New(context.Background(), Config{ModelPath: modelPath, LibraryPath: lib, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -142,14 +149,7 @@ func checkLabels(t *testing.T, boxes []schemas.Box, w, h, minCount, maxCount int
 // (turbojpeg's DCT scaling) since the model needs no more: the people found
 // must still match the labels, and the confident boxes of a full-size decode.
 func TestReducedDecodeAccuracy(t *testing.T) {
-	raw, err := os.ReadFile("testdata/labels.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var labels labelFile
-	if err := json.Unmarshal(raw, &labels); err != nil {
-		t.Fatal(err)
-	}
+	labels := readLabels(t)
 	op := newTestOperator(t, OperatorConfig{}, time.Now(), nil)
 	dec := newFrameDecoder(t)
 	media := filepath.Join(CacheDir(), "media")

@@ -119,6 +119,13 @@ type Runner struct {
 	ticker   operators.Ticker // nil unless the operator is a Ticker
 	lastTick time.Time
 	failures int // batches failed in a row, for the backoff before the next try
+	// isolate is how many of the coming records are processed one per batch:
+	// those of a stateful batch in which the operator panicked.
+	isolate int
+	// dirty: a stateful operator panicked on a record now dead-lettered, and
+	// may have changed its state before it did; the state is restored once
+	// the batch is committed.
+	dirty bool
 }
 
 // New validates cfg and returns a Runner.
@@ -204,15 +211,34 @@ func New(cfg Config) (*Runner, error) {
 }
 
 // middleware wraps the operator in recover, timeout and retry. A Stateful
-// operator gets no in-memory retry: its state already holds what the failed
-// attempt did, so a failed batch aborts instead and its state is restored from
-// the changelog before the batch comes again.
+// operator gets no in-memory retry and no in-memory isolation of a panic:
+// its state already holds what the failed attempt did, so a failed batch
+// aborts instead and its state is restored from the changelog before the
+// batch comes again (one record at a time after a panic: see isolate).
 func middleware(cfg Config) operators.Operator {
-	op := operators.Timeout(operators.Recover(cfg.Operator), cfg.ProcessTimeout)
 	if _, ok := cfg.Operator.(operators.Stateful); ok && len(cfg.State) > 0 {
-		return op
+		return operators.Timeout(operators.RecoverBatch(cfg.Operator), cfg.ProcessTimeout)
 	}
-	return operators.Retry(op, cfg.Retry)
+	return operators.Retry(operators.Timeout(operators.Recover(cfg.Operator), cfg.ProcessTimeout), cfg.Retry)
+}
+
+// settle updates what follows a batch of n polled records: committed says
+// whether its outputs and offsets were, err is the operator's failure.
+func (r *Runner) settle(n int, committed bool, err error) {
+	var bp *operators.BatchPanicError
+	switch {
+	case errors.As(err, &bp):
+		r.isolate = n
+		r.log.Warn("the operator panicked in a batch; its records are run again one at a time on restored state",
+			"records", n, "panic", bp.Panic.Value)
+	case committed:
+		r.isolate = max(0, r.isolate-n)
+	}
+	if r.state != nil && (!committed || r.dirty) {
+		// The operator's memory ran ahead of what was committed: start again from the changelog.
+		r.state.reset()
+	}
+	r.dirty = false
 }
 
 // Ready reports whether the instance has joined its group and received an assignment.
@@ -420,10 +446,7 @@ func (r *Runner) runTransactional(ctx context.Context) error {
 		}
 		cancel()
 		r.finished(recs, out, committed, start)
-		if !committed && r.state != nil {
-			// The operator's memory ran ahead of what was committed: start again from the changelog.
-			r.state.reset()
-		}
+		r.settle(len(recs), committed, err)
 		switch {
 		case endErr != nil && ctx.Err() != nil:
 			return nil
@@ -457,7 +480,11 @@ func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.F
 		pctx, cancel = context.WithTimeout(ctx, r.cfg.TickInterval)
 		defer cancel()
 	}
-	fetches := poll(pctx, r.cfg.MaxBatch)
+	n := r.cfg.MaxBatch
+	if r.isolate > 0 {
+		n = 1
+	}
+	fetches := poll(pctx, n)
 	if ctx.Err() != nil {
 		return nil, false, nil
 	}
@@ -545,6 +572,7 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 		}
 		cancel()
 		r.finished(recs, out, err == nil, start)
+		r.settle(len(recs), err == nil, err)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -552,9 +580,6 @@ func (r *Runner) runAtLeastOnce(ctx context.Context) error {
 			// Rewind to what was committed so the batch comes again.
 			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
 			cl.SetOffsets(committedOffsets(recs))
-			if r.state != nil {
-				r.state.reset()
-			}
 			r.failures++
 			cl.AllowRebalance()
 			if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
@@ -631,6 +656,10 @@ func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.R
 			res.Err = r.checkOutputs(res.Outputs)
 		}
 		if res.Err != nil {
+			var perr *operators.PanicError
+			if errors.As(res.Err, &perr) {
+				r.dirty = true
+			}
 			out = append(out, r.deadLetter(origin[i], dlq, res.Err))
 			continue
 		}

@@ -139,3 +139,83 @@ func TestStateIsRestoredByTheNextInstance(t *testing.T) {
 		})
 	}
 }
+
+// poisonCounter is a counter that panics on a "poison" record after counting
+// it: its memory then holds a count the changelog must not.
+type poisonCounter struct{ *counter }
+
+func (p poisonCounter) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
+	res, err := p.counter.Process(ctx, batch)
+	for _, r := range batch {
+		if string(r.Value) == "poison" {
+			panic("poison record " + string(r.Key))
+		}
+	}
+	return res, err
+}
+
+// A panic in a stateful batch is neither half-applied nor applied twice: the
+// state is restored, the batch's records run again one at a time, the
+// panicking one is dead-lettered and every other is counted exactly once.
+func TestStatefulPanicCountsEveryOtherRecordOnce(t *testing.T) {
+	for _, g := range []runtime.Guarantee{runtime.ExactlyOnce, runtime.AtLeastOnce} {
+		t.Run(string(g), func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out", "counts", "dlq"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			brokers := c.ListenAddrs()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []*kgo.Record
+			for i := range 30 {
+				v := "x"
+				if i == 14 || i == 22 {
+					v = "poison" // keys c and b
+				}
+				recs = append(recs, &kgo.Record{Topic: "in", Key: []byte{'a' + byte(i%3)}, Value: []byte(v)})
+			}
+			// One produce, so the first poll most likely holds the whole batch.
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			cl.Close()
+
+			op := poisonCounter{newCounter()}
+			_, stop := start(t, runtime.Config{
+				Name: "count", Instance: "0", Brokers: brokers, Inputs: []string{"in"}, Outputs: []string{"out"},
+				State: []string{"counts"}, DeadLetter: "dlq", Guarantee: g, Operator: op,
+				RestoreSettle: 100 * time.Millisecond,
+				Retry:         operators.RetryPolicy{Sleep: func(context.Context, time.Duration) error { return nil }},
+			})
+			dead := consume(t, brokers, "dlq", 2)
+			out := consume(t, brokers, "out", 28)
+			stop()
+
+			seen := map[string][]string{}
+			for _, r := range out {
+				seen[string(r.Key)] = append(seen[string(r.Key)], string(r.Value))
+			}
+			for k, n := range map[string]int{"a": 10, "b": 9, "c": 9} {
+				var want []string
+				for i := 1; i <= n; i++ {
+					want = append(want, fmt.Sprintf("%s=%d", k, i))
+				}
+				if fmt.Sprint(seen[k]) != fmt.Sprint(want) {
+					t.Errorf("outputs for %s = %v, want %v", k, seen[k], want)
+				}
+			}
+			if len(out) != 28 || len(dead) != 2 {
+				t.Errorf("%d outputs and %d dead letters, want 28 and 2", len(out), len(dead))
+			}
+			for _, r := range dead {
+				if string(r.Value) != "poison" {
+					t.Errorf("dead letter %q, want the poison records", r.Value)
+				}
+			}
+		})
+	}
+}
