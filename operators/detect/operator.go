@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -267,31 +268,41 @@ func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]ope
 	}
 	results := make([]operators.Result, len(batch))
 	bounds := chunks(len(batch), o.det.BatchSize(), o.firstChunk())
-	submit := func(k int) chan prepared {
+	// inflight are the chunks submitted and not yet received. However Process
+	// ends (an error, a panic the middleware recovers), they are waited for
+	// before it returns, so the preparing goroutine never writes into a Batch
+	// the next call uses.
+	var inflight []chan prepared
+	defer func() {
+		for _, ch := range inflight {
+			<-ch
+		}
+		for _, b := range o.batches {
+			b.Reset()
+		}
+	}()
+	submit := func(k int) {
 		if k+1 >= len(bounds) {
-			return nil
+			return
 		}
 		lo, hi := bounds[k], bounds[k+1]
 		done := make(chan prepared, 1)
 		o.jobs <- prepareJob{batch[lo:hi], results[lo:hi], o.batches[k%2], done}
-		return done
+		inflight = append(inflight, done)
 	}
-	cur := submit(0)
-	for k := 0; cur != nil; k++ {
-		next := submit(k + 1)
-		p := <-cur
+	submit(0)
+	for k := 0; k+1 < len(bounds); k++ {
+		submit(k + 1)
+		p := <-inflight[0]
+		inflight = inflight[1:]
 		err := ctx.Err()
 		if err == nil {
 			err = o.detect(ctx, p, results[bounds[k]:])
 		}
 		p.batch.Reset()
 		if err != nil {
-			if next != nil {
-				(<-next).batch.Reset() // the goroutine must be done with it before the next call
-			}
 			return nil, err
 		}
-		cur = next
 	}
 	return results, nil
 }
@@ -332,31 +343,46 @@ func (o *Operator) prepare(dec *FrameDecoder, recs []operators.Record, results [
 	start := time.Now()
 	now := o.now()
 	for i, r := range recs {
-		var f schemas.Frame
-		if err := schemas.Unmarshal(r.Value, &f); err != nil {
-			results[i].Err = operators.Permanent(fmt.Errorf("detect: not a corb.Frame: %w", err))
-			continue
-		}
-		if o.cfg.MaxFrameAge > 0 && now.Sub(f.CaptureTime) > o.cfg.MaxFrameAge {
-			o.m.skipped.Inc()
-			continue // consumed, nothing follows
-		}
-		m, w, h, err := dec.Decode(&f, o.det.Needs)
-		if err != nil {
+		f, w, h, err := o.prepareOne(dec, r, now, b)
+		switch {
+		case err != nil:
 			results[i].Err = operators.Permanent(err)
-			continue
+		case f != nil:
+			p.frames = append(p.frames, pending{index: i, frame: *f, width: w, height: h})
 		}
-		err = o.det.Prepare(b, m)
-		m.Close()
-		if err != nil {
-			results[i].Err = operators.Permanent(fmt.Errorf("detect: camera %q seq %d: %w", f.CameraID, f.Seq, err))
-			continue
-		}
-		f.Image = nil
-		p.frames = append(p.frames, pending{index: i, frame: f, width: w, height: h})
 	}
 	p.took = time.Since(start)
 	return p
+}
+
+// prepareOne prepares one record into b and returns its frame (without the
+// image) and full size, or a nil frame when it is too old. This runs on the
+// preparing goroutine, where the runtime's Recover cannot reach: a panic is
+// made the record's error here, so that a bad frame cannot stop the process.
+func (o *Operator) prepareOne(dec *FrameDecoder, r operators.Record, now time.Time, b *Batch) (f *schemas.Frame, w, h int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			f, err = nil, &operators.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	f = new(schemas.Frame)
+	if err := schemas.Unmarshal(r.Value, f); err != nil {
+		return nil, 0, 0, fmt.Errorf("detect: not a corb.Frame: %w", err)
+	}
+	if o.cfg.MaxFrameAge > 0 && now.Sub(f.CaptureTime) > o.cfg.MaxFrameAge {
+		o.m.skipped.Inc()
+		return nil, 0, 0, nil // consumed, nothing follows
+	}
+	m, w, h, err := dec.Decode(f, o.det.Needs)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer m.Close()
+	if err := o.det.Prepare(b, m); err != nil {
+		return nil, 0, 0, fmt.Errorf("detect: camera %q seq %d: %w", f.CameraID, f.Seq, err)
+	}
+	f.Image = nil
+	return f, w, h, nil
 }
 
 // detect infers a prepared chunk and writes the outputs into results
