@@ -70,7 +70,7 @@ func BenchmarkOperatorVsRawORT(b *testing.B) {
 }
 
 // videoRecords are the first n frames of a video as JPEG corb.Frame records.
-func videoRecords(b *testing.B, path string, n int) []operators.Record {
+func videoRecords(b testing.TB, path string, n int) []operators.Record {
 	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
 	if err != nil {
 		b.Fatal(err)

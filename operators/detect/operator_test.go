@@ -436,3 +436,51 @@ func TestChunks(t *testing.T) {
 		}
 	}
 }
+
+// A call cancelled halfway, with a chunk still being prepared, leaves nothing
+// behind: the next call on the same records gives what an undisturbed
+// operator gives.
+func TestOperatorCancelledMidwayLeavesNoTrace(t *testing.T) {
+	lib := needLibrary(t)
+	needFile(t, DefaultModelPath(), "make model (deploy/model)")
+	recs := videoRecords(t, needFile(t, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	chunks := 0
+	op, err := NewOperator(context.Background(), OperatorConfig{MaxBatch: 4}, OperatorOptions{
+		Name: "cancelled", Output: "detections", LibraryPath: lib, Logger: quiet(),
+		Now: func() time.Time { // called once per chunk, by the preparing goroutine
+			if chunks++; chunks == 2 {
+				cancel()
+			}
+			return time.Now()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	if _, err := op.Process(ctx, recs); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v, want context.Canceled", err)
+	}
+	got, err := op.Process(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := newTestOperator(t, OperatorConfig{MaxBatch: 4}, time.Now(), nil).Process(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		var g, w schemas.Detections
+		if err := schemas.Unmarshal(got[i].Outputs[0].Value, &g); err != nil {
+			t.Fatal(err)
+		}
+		if err := schemas.Unmarshal(want[i].Outputs[0].Value, &w); err != nil {
+			t.Fatal(err)
+		}
+		if g.FrameSeq != w.FrameSeq || !slices.Equal(g.Boxes, w.Boxes) {
+			t.Errorf("frame %d: got seq %d %+v, want seq %d %+v", i, g.FrameSeq, g.Boxes, w.FrameSeq, w.Boxes)
+		}
+	}
+}
