@@ -24,6 +24,7 @@ import (
 	"github.com/corb-dev/corb/connectors/video"
 	"github.com/corb-dev/corb/integration/kafkatest"
 	"github.com/corb-dev/corb/operators/detect"
+	"github.com/corb-dev/corb/operators/detect/detecttest"
 	"github.com/corb-dev/corb/operators/runtime"
 	"github.com/corb-dev/corb/schemas"
 )
@@ -62,28 +63,15 @@ operators:
 // owns partition k of frames, so replicas share the work evenly.
 const detectCameras = 4
 
-// needCached returns a file of the cache, or skips (fails under CI=true).
-func needCached(t testing.TB, path, fix string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("%s is missing: run %s", path, fix)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
 // needDetector skips (fails under CI=true) unless the model, the ONNX Runtime
 // library and vtest.avi are cached, and returns the path of vtest.avi.
 func needDetector(t testing.TB) string {
 	t.Helper()
 	if _, err := detect.LibraryPath(""); err != nil {
-		needCached(t, detect.DefaultLibraryPath(), "deploy/ort/fetch.sh (or set CORB_ORT_LIB)")
+		detecttest.NeedFile(t, detect.DefaultLibraryPath(), "deploy/ort/fetch.sh (or set CORB_ORT_LIB)")
 	}
-	needCached(t, detect.DefaultModelPath(), "make model (deploy/model/fetch.sh)")
-	return needCached(t, filepath.Join(detect.CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh")
+	detecttest.NeedFile(t, detect.DefaultModelPath(), "make model (deploy/model/fetch.sh)")
+	return detecttest.NeedFile(t, filepath.Join(detect.CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh")
 }
 
 // videoFrames decodes the first n frames of a video (all with n ≤ 0) with

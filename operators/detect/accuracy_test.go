@@ -3,7 +3,6 @@ package detect
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"image"
 	"image/color"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/detect/detecttest"
 	"github.com/corb-dev/corb/operators/detect/model"
 	"github.com/corb-dev/corb/schemas"
 )
@@ -27,20 +27,6 @@ type labelFile struct {
 		MaxCount int          `json:"max_count"`
 		Boxes    [][4]float32 `json:"boxes"`
 	} `json:"samples"`
-}
-
-// needFile returns path if it exists, else skips (fails under CI=true) with
-// the command that makes it.
-func needFile(t testing.TB, path, fix string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("%s is missing: run %s", path, fix)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
 }
 
 // readFrame reads an image, or frame n of a video decoded with FFmpeg.
@@ -92,7 +78,7 @@ func readLabels(t *testing.T) labelFile {
 // against the hand labels in testdata/labels.json.
 func TestAccuracy(t *testing.T) {
 	lib := needLibrary(t)
-	modelPath := needFile(t, DefaultModelPath(), "make model (deploy/model)")
+	modelPath := detecttest.NeedFile(t, DefaultModelPath(), "make model (deploy/model)")
 	media := filepath.Join(CacheDir(), "media")
 	labels := readLabels(t)
 	d, err := New(context.Background(), Config{ModelPath: modelPath, LibraryPath: lib, Logger: quiet()})
@@ -103,7 +89,7 @@ func TestAccuracy(t *testing.T) {
 	drawDir := os.Getenv("CORB_DRAW_LABELS")
 	for _, s := range labels.Samples {
 		t.Run(s.File, func(t *testing.T) {
-			f := readFrame(t, needFile(t, filepath.Join(media, s.File), "deploy/media/fetch.sh"), s.Frame)
+			f := readFrame(t, detecttest.NeedFile(t, filepath.Join(media, s.File), "deploy/media/fetch.sh"), s.Frame)
 			defer f.Close()
 			res, _, err := d.Detect(context.Background(), []gocv.Mat{f})
 			if err != nil {
@@ -155,7 +141,7 @@ func TestReducedDecodeAccuracy(t *testing.T) {
 	media := filepath.Join(CacheDir(), "media")
 	for _, s := range labels.Samples {
 		t.Run(s.File, func(t *testing.T) {
-			f := readFrame(t, needFile(t, filepath.Join(media, s.File), "deploy/media/fetch.sh"), s.Frame)
+			f := readFrame(t, detecttest.NeedFile(t, filepath.Join(media, s.File), "deploy/media/fetch.sh"), s.Frame)
 			defer f.Close()
 			w, h := f.Cols(), f.Rows()
 			gocv.Resize(f, &f, image.Pt(3*w, 3*h), 0, 0, gocv.InterpolationCubic)
@@ -241,11 +227,11 @@ func drawLabels(t *testing.T, dir, name string, f gocv.Mat, boxes []schemas.Box,
 // that one frame at a time gives.
 func TestBatchMatchesSingle(t *testing.T) {
 	lib := needLibrary(t)
-	modelPath := needFile(t, DefaultModelPath(), "make model (deploy/model)")
+	modelPath := detecttest.NeedFile(t, DefaultModelPath(), "make model (deploy/model)")
 	media := filepath.Join(CacheDir(), "media")
 	var frames []gocv.Mat
 	for _, f := range []string{"vtest.avi", "person.jpg", "kite.jpg"} {
-		m := readFrame(t, needFile(t, filepath.Join(media, f), "deploy/media/fetch.sh"), 0)
+		m := readFrame(t, detecttest.NeedFile(t, filepath.Join(media, f), "deploy/media/fetch.sh"), 0)
 		defer m.Close()
 		frames = append(frames, m)
 	}

@@ -21,8 +21,8 @@ import (
 //	go test -run '^$' -bench DetectVsRawORT -benchtime 20x ./operators/detect/
 func BenchmarkDetectVsRawORT(b *testing.B) {
 	lib := needLibrary(b)
-	modelPath := needFile(b, DefaultModelPath(), "make model (deploy/model)")
-	frame := readFrame(b, needFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 0)
+	modelPath := detecttest.NeedFile(b, DefaultModelPath(), "make model (deploy/model)")
+	frame := readFrame(b, detecttest.NeedFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 0)
 	defer frame.Close()
 	const threads = 2
 	d, err := New(context.Background(), Config{ModelPath: modelPath, LibraryPath: lib, IntraOpThreads: threads, Logger: quiet()})
@@ -73,8 +73,8 @@ func BenchmarkDetectVsRawORT(b *testing.B) {
 // NanoDet input tensor (resize + normalise), without inference.
 func BenchmarkPreprocess(b *testing.B) {
 	lib := needLibrary(b)
-	modelPath := needFile(b, DefaultModelPath(), "make model (deploy/model)")
-	frame := readFrame(b, needFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 0)
+	modelPath := detecttest.NeedFile(b, DefaultModelPath(), "make model (deploy/model)")
+	frame := readFrame(b, detecttest.NeedFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 0)
 	defer frame.Close()
 	d, err := New(context.Background(), Config{ModelPath: modelPath, LibraryPath: lib, Logger: quiet()})
 	if err != nil {

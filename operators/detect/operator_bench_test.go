@@ -28,7 +28,7 @@ func BenchmarkOperatorVsRawORT(b *testing.B) {
 	for _, batch := range []int{1, 4} {
 		b.Run(fmt.Sprintf("max_batch=%d", batch), func(b *testing.B) {
 			op := newTestOperator(b, OperatorConfig{MaxBatch: batch, Threads: threads}, time.Now(), nil)
-			video := needFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh")
+			video := detecttest.NeedFile(b, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh")
 			recs := videoRecords(b, video, frames)
 			raw, input, outputs := detecttest.RawSession(b, op.Detector().Info().ModelPath, threads, batch)
 

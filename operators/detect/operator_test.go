@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/detect/detecttest"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -21,7 +22,7 @@ import (
 func newTestOperator(t testing.TB, cfg OperatorConfig, now time.Time, reg prometheus.Registerer) *Operator {
 	t.Helper()
 	lib := needLibrary(t)
-	needFile(t, DefaultModelPath(), "make model (deploy/model)")
+	detecttest.NeedFile(t, DefaultModelPath(), "make model (deploy/model)")
 	op, err := NewOperator(context.Background(), cfg, OperatorOptions{
 		Name: "detect-test", Output: "detections", Registry: reg, LibraryPath: lib, Logger: quiet(),
 		Now: func() time.Time { return now },
@@ -40,7 +41,7 @@ func newTestOperator(t testing.TB, cfg OperatorConfig, now time.Time, reg promet
 // encodeImage reads a cached sample image and encodes it as enc.
 func encodeImage(t testing.TB, name string, enc schemas.FrameEncoding) (img []byte, w, h int) {
 	t.Helper()
-	m := readFrame(t, needFile(t, filepath.Join(CacheDir(), "media", name), "deploy/media/fetch.sh"), 0)
+	m := readFrame(t, detecttest.NeedFile(t, filepath.Join(CacheDir(), "media", name), "deploy/media/fetch.sh"), 0)
 	defer m.Close()
 	switch enc {
 	case schemas.EncodingRawBGR:
@@ -442,8 +443,8 @@ func TestChunks(t *testing.T) {
 // operator gives.
 func TestOperatorCancelledMidwayLeavesNoTrace(t *testing.T) {
 	lib := needLibrary(t)
-	needFile(t, DefaultModelPath(), "make model (deploy/model)")
-	recs := videoRecords(t, needFile(t, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 10)
+	detecttest.NeedFile(t, DefaultModelPath(), "make model (deploy/model)")
+	recs := videoRecords(t, detecttest.NeedFile(t, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	chunks := 0

@@ -1,13 +1,30 @@
-// Package detecttest holds what the detect benchmarks share: the bare ONNX
-// Runtime session they measure the detector and the detect operator against.
+// Package detecttest holds what the detect tests and benchmarks share: the
+// check for the cached files they need, and the bare ONNX Runtime session
+// they measure the detector and the detect operator against.
 package detecttest
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
+
+// NeedFile returns path if it exists; otherwise it skips tb, or fails it
+// under CI=true, naming the command that makes the file.
+func NeedFile(tb testing.TB, path, fix string) string {
+	tb.Helper()
+	if _, err := os.Stat(path); err != nil {
+		msg := fmt.Sprintf("%s is missing: run %s", path, fix)
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return path
+}
 
 // RawSession opens the model at path in a bare ONNX Runtime session — the
 // given intra-op threads, spinning off as in the Detector — with a
