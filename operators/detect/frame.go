@@ -53,15 +53,7 @@ func (d *FrameDecoder) Decode(f *schemas.Frame, need func(w, h int) (int, int)) 
 			// libjpeg would "decode" it, filling the missing part with grey.
 			return bad("JPEG is truncated (no start or end of image marker)")
 		}
-		var minW, minH int
-		if need != nil {
-			w, h, err := d.jpeg.Size(f.Image)
-			if err != nil {
-				return bad("%d bytes are not a decodable JPEG image: %v", len(f.Image), err)
-			}
-			minW, minH = need(w, h)
-		}
-		m, w, h, err := d.jpeg.Decode(f.Image, minW, minH)
+		m, w, h, err := d.jpeg.Decode(f.Image, need)
 		if err != nil {
 			return bad("%d bytes are not a decodable JPEG image: %v", len(f.Image), err)
 		}

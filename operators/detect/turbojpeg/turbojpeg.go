@@ -81,8 +81,8 @@ func (d *Decoder) Close() error {
 	return nil
 }
 
-// Size reads the width and height in b's header.
-func (d *Decoder) Size(b []byte) (width, height int, err error) {
+// size reads the width and height in b's header.
+func (d *Decoder) size(b []byte) (width, height int, err error) {
 	if len(b) == 0 {
 		return 0, 0, fmt.Errorf("%w: no bytes", ErrDecode)
 	}
@@ -99,18 +99,22 @@ func (d *Decoder) Size(b []byte) (width, height int, err error) {
 	return int(w), int(h), nil
 }
 
-// Decode decodes b into an 8-bit BGR Mat (which the caller must close), at
-// the smallest of 1/8, 1/4 and 1/2 that is still at least minW×minH, else at
-// full size (minW = minH = 0 asks for full size). It also returns
-// the image's full size. Warnings from libjpeg (recoverable corruption) are
-// not errors, as in OpenCV's imdecode; a truncated or undecodable image is.
-func (d *Decoder) Decode(b []byte, minW, minH int) (m gocv.Mat, width, height int, err error) {
-	width, height, err = d.Size(b)
+// Decode decodes b into an 8-bit BGR Mat (which the caller must close) and
+// returns the image's full size. need, given that size, says the least size
+// the caller will use: the image is decoded at the smallest of 1/8, 1/4 and
+// 1/2 that is still at least that, else at full size (a nil need, or 0×0,
+// asks for full size). Warnings from libjpeg (recoverable corruption) are not
+// errors, as in OpenCV's imdecode; a truncated or undecodable image is.
+func (d *Decoder) Decode(b []byte, need func(w, h int) (minW, minH int)) (m gocv.Mat, width, height int, err error) {
+	width, height, err = d.size(b)
 	if err != nil {
 		return gocv.Mat{}, 0, 0, err
 	}
-	if minW <= 0 && minH <= 0 {
-		minW, minH = width, height
+	minW, minH := width, height
+	if need != nil {
+		if minW, minH = need(width, height); minW <= 0 && minH <= 0 {
+			minW, minH = width, height
+		}
 	}
 	var num, denom C.int
 	C.scaledFactor(C.int(width), C.int(height), C.int(minW), C.int(minH), &num, &denom)

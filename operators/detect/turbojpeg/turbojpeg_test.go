@@ -30,6 +30,11 @@ func testJPEG(t testing.TB, w, h int) []byte {
 	return append([]byte(nil), buf.GetBytes()...)
 }
 
+// atLeast is a need of a fixed least size.
+func atLeast(w, h int) func(int, int) (int, int) {
+	return func(int, int) (int, int) { return w, h }
+}
+
 func newDecoder(t testing.TB) *Decoder {
 	t.Helper()
 	d, err := NewDecoder()
@@ -58,7 +63,7 @@ func TestDecodeScale(t *testing.T) {
 		{"odd size rounds up", 101, 77, 13, 10, 13, 10},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, w, h, err := d.Decode(testJPEG(t, c.w, c.h), c.minW, c.minH)
+			m, w, h, err := d.Decode(testJPEG(t, c.w, c.h), atLeast(c.minW, c.minH))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +83,7 @@ func TestDecodeScale(t *testing.T) {
 func TestFullSizeMatchesOpenCV(t *testing.T) {
 	d := newDecoder(t)
 	img := testJPEG(t, 200, 150)
-	ours, _, _, err := d.Decode(img, 200, 150)
+	ours, _, _, err := d.Decode(img, atLeast(200, 150))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +115,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"forged size", forgedSize(good, 65000, 65000)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, _, _, err := d.Decode(c.b, 0, 0)
+			m, _, _, err := d.Decode(c.b, nil)
 			if err == nil {
 				m.Close()
 				t.Fatal("decoded")
@@ -121,7 +126,7 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 	// The decoder is still usable after errors.
-	m, _, _, err := d.Decode(good, 64, 48)
+	m, _, _, err := d.Decode(good, atLeast(64, 48))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +152,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0xff, 0xd8, 0xff, 0xd9}, 1, 1)
 	d := newDecoder(f)
 	f.Fuzz(func(t *testing.T, b []byte, minW, minH int) {
-		m, w, h, err := d.Decode(b, minW, minH)
+		m, w, h, err := d.Decode(b, atLeast(minW, minH))
 		if err != nil {
 			if !errors.Is(err, ErrDecode) {
 				t.Fatalf("error %v does not wrap ErrDecode", err)
@@ -183,7 +188,7 @@ func BenchmarkDecode(b *testing.B) {
 	}{{"turbojpeg_full", 0, 0}, {"turbojpeg_half", 384, 288}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
-				m, _, _, err := d.Decode(img, c.minW, c.minH)
+				m, _, _, err := d.Decode(img, atLeast(c.minW, c.minH))
 				if err != nil {
 					b.Fatal(err)
 				}
