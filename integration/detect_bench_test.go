@@ -127,11 +127,7 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 			b.Fatal(err)
 		}
 		for _, f := range frames {
-			v, err := schemas.Marshal(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			backlog.Produce(ctx, &kgo.Record{Topic: ns + ".frames", Partition: int32(f.Seq % detectCameras), Key: []byte(f.CameraID), Value: v},
+			backlog.Produce(ctx, frameRecord(b, ns+".frames", f),
 				func(_ *kgo.Record, err error) {
 					if err != nil {
 						b.Errorf("produce frame: %v", err)

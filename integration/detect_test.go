@@ -119,6 +119,16 @@ func videoFramesWidth(t testing.TB, path string, n int, base time.Time, width in
 	return frames
 }
 
+// frameRecord is f as a record of topic, camera k on partition k.
+func frameRecord(t testing.TB, topic string, f *schemas.Frame) *kgo.Record {
+	t.Helper()
+	v, err := schemas.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Partition: int32(f.Seq % detectCameras), Key: []byte(f.CameraID), Value: v}
+}
+
 // produceFrames writes frames to topic, camera k to partition k.
 func produceFrames(ctx context.Context, t testing.TB, brokers []string, topic string, frames []*schemas.Frame) {
 	t.Helper()
@@ -127,11 +137,7 @@ func produceFrames(ctx context.Context, t testing.TB, brokers []string, topic st
 	for start := 0; start < len(frames); start += chunk {
 		var recs []*kgo.Record
 		for _, f := range frames[start:min(start+chunk, len(frames))] {
-			v, err := schemas.Marshal(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(f.Seq % detectCameras), Key: []byte(f.CameraID), Value: v})
+			recs = append(recs, frameRecord(t, topic, f))
 		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatalf("produce frames: %v", err)
