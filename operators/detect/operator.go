@@ -270,8 +270,8 @@ func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]ope
 	bounds := chunks(len(batch), o.det.BatchSize(), o.firstChunk())
 	// inflight are the chunks submitted and not yet received. However Process
 	// ends (an error, a panic the middleware recovers), they are waited for
-	// before it returns, so the preparing goroutine never writes into a Batch
-	// the next call uses.
+	// and both batches emptied before it returns, so the preparing goroutine
+	// never writes into a Batch the next call uses.
 	var inflight []chan prepared
 	defer func() {
 		for _, ch := range inflight {
@@ -297,9 +297,8 @@ func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]ope
 		inflight = inflight[1:]
 		err := ctx.Err()
 		if err == nil {
-			err = o.detect(ctx, p, results[bounds[k]:])
+			err = o.detect(ctx, p, results[bounds[k]:]) // Infer empties the batch
 		}
-		p.batch.Reset()
 		if err != nil {
 			return nil, err
 		}
