@@ -19,6 +19,16 @@ type PanicError struct {
 	Stack []byte
 }
 
+// asPanicError is what a recovered v becomes: a *PanicError raised again on
+// this goroutine (by an operator that recovered it on one of its own) keeps
+// its original stack.
+func asPanicError(v any) *PanicError {
+	if p, ok := v.(*PanicError); ok {
+		return p
+	}
+	return &PanicError{Value: v, Stack: debug.Stack()}
+}
+
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // Is makes a PanicError permanent: retrying a panic is pointless.
@@ -51,7 +61,7 @@ func (r recoverer) Process(ctx context.Context, batch []Record) ([]Result, error
 func (r recoverer) try(ctx context.Context, batch []Record) (results []Result, perr *PanicError, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			perr = &PanicError{Value: v, Stack: debug.Stack()}
+			perr = asPanicError(v)
 		}
 	}()
 	results, err = r.next.Process(ctx, batch)

@@ -32,6 +32,7 @@ iou: 0.6
 max_batch: 4
 provider: cuda
 fallback: cpu
+instances: 3
 threads: 2
 max_frame_age: 1500ms
 `)
@@ -40,10 +41,10 @@ max_frame_age: 1500ms
 		t.Fatal(err)
 	}
 	want := detect.OperatorConfig{Model: "/models/yolo11n.onnx", Format: "yolov8", Classes: []string{"person", "dog"},
-		Threshold: 0.4, IoU: 0.6, MaxBatch: 4, Provider: detect.CUDA, Fallback: detect.CPU, Threads: 2, MaxFrameAge: 1500 * time.Millisecond}
+		Threshold: 0.4, IoU: 0.6, MaxBatch: 4, Provider: detect.CUDA, Fallback: detect.CPU, Instances: 3, Threads: 2, MaxFrameAge: 1500 * time.Millisecond}
 	if cfg.Model != want.Model || cfg.Format != want.Format || strings.Join(cfg.Classes, ",") != "person,dog" ||
 		cfg.Threshold != want.Threshold || cfg.IoU != want.IoU || cfg.MaxBatch != want.MaxBatch || cfg.Provider != want.Provider ||
-		cfg.Fallback != want.Fallback || cfg.Threads != want.Threads || cfg.MaxFrameAge != want.MaxFrameAge {
+		cfg.Fallback != want.Fallback || cfg.Instances != want.Instances || cfg.Threads != want.Threads || cfg.MaxFrameAge != want.MaxFrameAge {
 		t.Fatalf("decoded %+v, want %+v", cfg, want)
 	}
 }

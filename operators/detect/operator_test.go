@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,7 +75,7 @@ func frameRecord(t testing.TB, f *schemas.Frame) operators.Record {
 func TestOperatorProcess(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	reg := prometheus.NewRegistry()
-	op := newTestOperator(t, OperatorConfig{MaxBatch: 2, MaxFrameAge: 5 * time.Second, Threads: 2}, now, reg)
+	op := newTestOperator(t, OperatorConfig{MaxBatch: 2, MaxFrameAge: 5 * time.Second, Instances: 1, Threads: 2}, now, reg)
 
 	person, pw, ph := encodeImage(t, "person.jpg", schemas.EncodingJPEG)
 	dog, dw, dh := encodeImage(t, "dog.jpg", schemas.EncodingJPEG)
@@ -447,11 +448,11 @@ func TestOperatorCancelledMidwayLeavesNoTrace(t *testing.T) {
 	recs := videoRecords(t, detecttest.NeedFile(t, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	chunks := 0
+	var chunks atomic.Int32
 	op, err := NewOperator(context.Background(), OperatorConfig{MaxBatch: 4}, OperatorOptions{
 		Name: "cancelled", Output: "detections", LibraryPath: lib, Logger: quiet(),
-		Now: func() time.Time { // called once per chunk, by the preparing goroutine
-			if chunks++; chunks == 2 {
+		Now: func() time.Time { // called once per chunk, by the preparing goroutines
+			if chunks.Add(1) == 2 {
 				cancel()
 			}
 			return time.Now()
@@ -482,6 +483,78 @@ func TestOperatorCancelledMidwayLeavesNoTrace(t *testing.T) {
 		}
 		if g.FrameSeq != w.FrameSeq || !slices.Equal(g.Boxes, w.Boxes) {
 			t.Errorf("frame %d: got seq %d %+v, want seq %d %+v", i, g.FrameSeq, g.Boxes, w.FrameSeq, w.Boxes)
+		}
+	}
+}
+
+func TestSizing(t *testing.T) {
+	tests := []struct {
+		name               string
+		cfg                OperatorConfig
+		cores              int
+		instances, threads int
+	}{
+		{"cpu default: one single-threaded instance per core", OperatorConfig{}, 8, 8, 1},
+		{"threads set: instances share the cores", OperatorConfig{Threads: 2}, 8, 4, 2},
+		{"threads beyond the cores", OperatorConfig{Threads: 16}, 8, 1, 16},
+		{"instances set: threads share the cores", OperatorConfig{Instances: 2}, 8, 2, 4},
+		{"more instances than cores", OperatorConfig{Instances: 4}, 2, 4, 1},
+		{"both set", OperatorConfig{Instances: 3, Threads: 3}, 2, 3, 3},
+		{"one core", OperatorConfig{}, 1, 1, 1},
+		{"gpu: one instance", OperatorConfig{Provider: CUDA}, 8, 1, 8},
+		{"tensorrt: one instance", OperatorConfig{Provider: TensorRT, Threads: 2}, 8, 1, 2},
+		{"gpu, instances set", OperatorConfig{Provider: CUDA, Instances: 2}, 8, 2, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i, th := sizing(tt.cfg, tt.cores)
+			if i != tt.instances || th != tt.threads {
+				t.Fatalf("sizing = %d instances × %d threads, want %d × %d", i, th, tt.instances, tt.threads)
+			}
+		})
+	}
+}
+
+// TestOperatorInstancesAgree checks that instances running side by side
+// give each frame the detections one instance gives it, in the records'
+// order, bad records included.
+func TestOperatorInstancesAgree(t *testing.T) {
+	recs := videoRecords(t, detecttest.NeedFile(t, filepath.Join(CacheDir(), "media", "vtest.avi"), "deploy/media/fetch.sh"), 11)
+	recs[5] = operators.Record{Topic: "frames", Value: []byte("garbage")}
+	one := newTestOperator(t, OperatorConfig{MaxBatch: 2, Instances: 1, Threads: 1}, time.Now(), nil)
+	three := newTestOperator(t, OperatorConfig{MaxBatch: 2, Instances: 3, Threads: 1}, time.Now(), nil)
+	if one.Instances() != 1 || three.Instances() != 3 {
+		t.Fatalf("instances %d and %d, want 1 and 3", one.Instances(), three.Instances())
+	}
+	want, err := one.Process(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{len(recs), 2, 1, 0} { // calls of fewer records than instances too
+		got, err := three.Process(context.Background(), recs[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("%d results for %d records", len(got), n)
+		}
+		for i := range got {
+			if (got[i].Err == nil) != (want[i].Err == nil) {
+				t.Fatalf("%d records, record %d: error %v, want %v", n, i, got[i].Err, want[i].Err)
+			}
+			if got[i].Err != nil {
+				continue
+			}
+			if len(got[i].Outputs) != 1 {
+				t.Fatalf("%d records, record %d: %d outputs, want 1", n, i, len(got[i].Outputs))
+			}
+			var g, w schemas.Detections
+			if err := errors.Join(schemas.Unmarshal(got[i].Outputs[0].Value, &g), schemas.Unmarshal(want[i].Outputs[0].Value, &w)); err != nil {
+				t.Fatal(err)
+			}
+			if g.FrameSeq != w.FrameSeq || !slices.Equal(g.Boxes, w.Boxes) {
+				t.Fatalf("%d records, record %d: got seq %d %+v, want seq %d %+v", n, i, g.FrameSeq, g.Boxes, w.FrameSeq, w.Boxes)
+			}
 		}
 	}
 }
