@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,32 +26,33 @@ import (
 // the detect operator's throughput through the real broker — JPEG frames of
 // vtest.avi produced to a topic, consumed by a runtime.Runner hosting the
 // detect operator (exactly-once), detections read back read_committed — and
-// a bare ONNX Runtime Run loop on the same model, thread count and input size
-// (batches of max_batch, input filled once, outputs preallocated: the floor).
-// It reports frames/s of each and their ratio (target ≥ 0.9). The operator's
-// rate is taken in steady state (see below), as in the engine's benchmark.
+// bare ONNX Runtime Run loops on the same model, instances, threads and input
+// size (batches of max_batch, input filled once, outputs preallocated: the
+// floor), one per instance, side by side. It reports frames/s of each and
+// their ratio (target ≥ 0.9), and the ratio to one bare session with a
+// thread per core (operator/raw-one-session), the loop the operator ran
+// before it had instances. The operator's rate is taken in steady state (see
+// below), as in the engine's benchmark.
 //
 //	KAFKA_BROKERS=... go test -tags integration -run '^$' -bench DetectOperatorVsRawORT -benchtime 3x -timeout 30m ./integration/
 //
-// Sub-benchmarks vary the runtime's records per Process call (corb run
-// --max-batch): each call is one Kafka transaction, whose commit the detector
-// waits for.
-//
-// threads is ONNX Runtime's intra-op thread count on both sides. With 2 on this
-// 2-core machine inference takes every core and JPEG decoding competes with
-// it; with 1 the operator decodes the next frames on the other core while the
-// current ones are inferred (the raw loop has nothing to overlap).
+// On this 2-core machine the default (2 instances × 1 thread) and the raw
+// loops fill both cores with inference, so every other cycle — decoding, the
+// Kafka client, the broker, the commits — comes out of inference.
 func BenchmarkDetectOperatorVsRawORT(b *testing.B) {
 	// width 0: the video's 768×576 frames; 416: frames as `corb ingest
 	// --max-width 416` sends them (the model's input width), cheaper to decode.
-	for _, c := range []struct{ records, threads, width int }{{8, 2, 0}, {32, 2, 0}, {32, 1, 0}, {32, 2, 416}} {
-		b.Run(fmt.Sprintf("records_per_batch=%d/threads=%d/width=%d", c.records, c.threads, c.width), func(b *testing.B) {
-			benchDetectOperator(b, c.records, c.threads, c.width)
+	//
+	// instances and threads 0 are the operator's defaults: on the CPU, one
+	// single-threaded instance per core.
+	for _, c := range []struct{ records, instances, threads, width int }{{32, 0, 0, 0}, {32, 1, 2, 0}, {32, 0, 0, 416}} {
+		b.Run(fmt.Sprintf("records_per_batch=%d/instances=%d/threads=%d/width=%d", c.records, c.instances, c.threads, c.width), func(b *testing.B) {
+			benchDetectOperator(b, c.records, c.instances, c.threads, c.width)
 		})
 	}
 }
 
-func benchDetectOperator(b *testing.B, records, threads, width int) {
+func benchDetectOperator(b *testing.B, records, instances, threads, width int) {
 	const (
 		maxBatch = 4
 		perIter  = 160 // frames per iteration, for each side
@@ -65,7 +68,7 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	op, err := detect.NewOperator(ctx, detect.OperatorConfig{MaxBatch: maxBatch, Threads: threads},
+	op, err := detect.NewOperator(ctx, detect.OperatorConfig{MaxBatch: maxBatch, Instances: instances, Threads: threads},
 		detect.OperatorOptions{Name: "detect", Output: "detections", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -88,8 +91,16 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 	}()
 	kafkatest.WaitFor(b, time.Minute, func() (bool, error) { return runner.Ready(), nil })
 
-	// The raw baseline: the same model and threads, batches of maxBatch frames.
-	raw, input, outputs := detecttest.RawSession(b, detect.DefaultModelPath(), threads, maxBatch)
+	// The raw baseline: the same model, instances and threads, batches of
+	// maxBatch frames, the instances side by side. The other baseline is one
+	// session with a thread per core.
+	instances, threads = op.Instances()
+	raw := make([]rawSession, instances)
+	for i := range raw {
+		raw[i].s, raw[i].in, raw[i].out = detecttest.RawSession(b, detect.DefaultModelPath(), threads, maxBatch)
+	}
+	var one rawSession
+	one.s, one.in, one.out = detecttest.RawSession(b, detect.DefaultModelPath(), goruntime.GOMAXPROCS(0), maxBatch)
 
 	out := kafkatest.NewClient(b, brokers, kgo.ConsumeTopics(ns+".detections"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -144,16 +155,15 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 	// Warm up both: the session's first runs and the group's first transaction.
 	produce(frames[:maxBatch])
 	await(0, maxBatch)
-	if err := raw.Run([]ort.Value{input}, outputs); err != nil {
-		b.Fatal(err)
-	}
+	runRaw(b, raw, instances*maxBatch)
+	runRaw(b, []rawSession{one}, maxBatch)
 
 	// The operator's rate is its steady state: from the first transaction of
 	// an iteration becoming visible to the last, so the pipeline's fill (the
 	// produce, the first poll, the first transaction) is not counted. It is
 	// a fixed latency, not throughput, and would weigh more the fewer frames
 	// an iteration has.
-	var opTime, rawTime time.Duration
+	var opTime, rawTime, oneTime time.Duration
 	var opFrames int
 	b.ResetTimer()
 	for i := range b.N {
@@ -164,19 +174,45 @@ func benchDetectOperator(b *testing.B, records, threads, width int) {
 		opFrames += from + perIter - atFirst
 
 		start := time.Now()
-		for range perIter / maxBatch {
-			if err := raw.Run([]ort.Value{input}, outputs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		runRaw(b, raw, perIter)
 		rawTime += time.Since(start)
+		start = time.Now()
+		runRaw(b, []rawSession{one}, perIter)
+		oneTime += time.Since(start)
 	}
 	b.StopTimer()
 	if opFrames == 0 {
 		b.Fatal("every iteration's detections became visible in one transaction: give it more frames")
 	}
 	opFPS, rawFPS := float64(opFrames)/opTime.Seconds(), float64(b.N*perIter)/rawTime.Seconds()
+	oneFPS := float64(b.N*perIter) / oneTime.Seconds()
 	b.ReportMetric(opFPS, "operator-frames/s")
 	b.ReportMetric(rawFPS, "raw-frames/s")
 	b.ReportMetric(opFPS/rawFPS, "operator/raw")
+	b.ReportMetric(opFPS/oneFPS, "operator/raw-one-session")
+}
+
+// rawSession is one bare ONNX Runtime session with its input and outputs.
+type rawSession struct {
+	s   *ort.DynamicAdvancedSession
+	in  ort.Value
+	out []ort.Value
+}
+
+// runRaw runs frames through the sessions side by side, each taking an equal
+// share in runs of its batch.
+func runRaw(b *testing.B, sessions []rawSession, frames int) {
+	var wg sync.WaitGroup
+	for _, r := range sessions {
+		batch := int(r.in.GetShape()[0])
+		wg.Go(func() {
+			for range frames / len(sessions) / batch {
+				if err := r.s.Run([]ort.Value{r.in}, r.out); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -148,6 +148,7 @@ type Operator struct {
 	version string
 	m       opMetrics
 	lanes   []*lane // one per instance
+	threads int     // each instance's
 	closed  bool
 }
 
@@ -189,6 +190,7 @@ func NewOperator(ctx context.Context, cfg OperatorConfig, opts OperatorOptions) 
 		model: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)),
 	}
 	instances, threads := sizing(cfg, goruntime.GOMAXPROCS(0))
+	o.threads = threads
 	for range instances {
 		det, err := New(ctx, Config{
 			ModelPath: path, Format: cfg.Format, Classes: cfg.Classes, Threshold: cfg.Threshold, IoU: cfg.IoU,
@@ -254,8 +256,9 @@ func fileDigest(path string) (string, error) {
 // Detector is the detector of the operator's first instance.
 func (o *Operator) Detector() *Detector { return o.lanes[0].det }
 
-// Instances is how many instances of the model the operator runs side by side.
-func (o *Operator) Instances() int { return len(o.lanes) }
+// Instances is how many instances of the model the operator runs side by
+// side, and the intra-op threads of each.
+func (o *Operator) Instances() (n, threads int) { return len(o.lanes), o.threads }
 
 // Model is the model name and version the operator writes into each Detections.
 func (o *Operator) Model() (name, version string) { return o.model, o.version }

@@ -523,8 +523,11 @@ func TestOperatorInstancesAgree(t *testing.T) {
 	recs[5] = operators.Record{Topic: "frames", Value: []byte("garbage")}
 	one := newTestOperator(t, OperatorConfig{MaxBatch: 2, Instances: 1, Threads: 1}, time.Now(), nil)
 	three := newTestOperator(t, OperatorConfig{MaxBatch: 2, Instances: 3, Threads: 1}, time.Now(), nil)
-	if one.Instances() != 1 || three.Instances() != 3 {
-		t.Fatalf("instances %d and %d, want 1 and 3", one.Instances(), three.Instances())
+	if n, _ := one.Instances(); n != 1 {
+		t.Fatalf("%d instances, want 1", n)
+	}
+	if n, threads := three.Instances(); n != 3 || threads != 1 {
+		t.Fatalf("%d instances × %d threads, want 3 × 1", n, threads)
 	}
 	want, err := one.Process(context.Background(), recs)
 	if err != nil {
