@@ -45,14 +45,19 @@ func BenchmarkDetectOperatorVsRawORT(b *testing.B) {
 	//
 	// instances and threads 0 are the operator's defaults: on the CPU, one
 	// single-threaded instance per core.
-	for _, c := range []struct{ records, instances, threads, width int }{{32, 0, 0, 0}, {32, 1, 2, 0}, {32, 0, 0, 416}} {
-		b.Run(fmt.Sprintf("records_per_batch=%d/instances=%d/threads=%d/width=%d", c.records, c.instances, c.threads, c.width), func(b *testing.B) {
-			benchDetectOperator(b, c.records, c.instances, c.threads, c.width)
+	//
+	// wait is the operator's batch_wait: 0 its default, negative none.
+	for _, c := range []struct {
+		records, instances, threads, width int
+		wait                               time.Duration
+	}{{32, 0, 0, 0, 0}, {32, 0, 0, 0, -1}, {32, 1, 2, 0, 0}, {32, 0, 0, 416, 0}} {
+		b.Run(fmt.Sprintf("records_per_batch=%d/instances=%d/threads=%d/width=%d/batch_wait=%v", c.records, c.instances, c.threads, c.width, c.wait), func(b *testing.B) {
+			benchDetectOperator(b, c.records, detect.OperatorConfig{Instances: c.instances, Threads: c.threads, BatchWait: c.wait}, c.width)
 		})
 	}
 }
 
-func benchDetectOperator(b *testing.B, records, instances, threads, width int) {
+func benchDetectOperator(b *testing.B, records int, cfg detect.OperatorConfig, width int) {
 	const (
 		maxBatch = 4
 		perIter  = 160 // frames per iteration, for each side
@@ -68,7 +73,8 @@ func benchDetectOperator(b *testing.B, records, instances, threads, width int) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	op, err := detect.NewOperator(ctx, detect.OperatorConfig{MaxBatch: maxBatch, Instances: instances, Threads: threads},
+	cfg.MaxBatch, cfg.MaxRecords = maxBatch, records
+	op, err := detect.NewOperator(ctx, cfg,
 		detect.OperatorOptions{Name: "detect", Output: "detections", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -94,7 +100,7 @@ func benchDetectOperator(b *testing.B, records, instances, threads, width int) {
 	// The raw baseline: the same model, instances and threads, batches of
 	// maxBatch frames, the instances side by side. The other baseline is one
 	// session with a thread per core.
-	instances, threads = op.Instances()
+	instances, threads := op.Instances()
 	raw := make([]rawSession, instances)
 	for i := range raw {
 		raw[i].s, raw[i].in, raw[i].out = detecttest.RawSession(b, detect.DefaultModelPath(), threads, maxBatch)

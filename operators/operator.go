@@ -165,6 +165,17 @@ type BatchLimiter interface {
 	MaxBatch() int
 }
 
+// BatchFiller is implemented by operators whose every call has a cost worth
+// spreading over a full batch (detection: each call ends in a transaction's
+// commit, and its model instances wait for the slowest at the end of each).
+// During a backlog the client hands records over one fetch at a time, so
+// polls often come back short of the batch limit; when one does, the
+// runtime polls again for up to BatchWait before calling Process, and
+// stops as soon as a poll brings nothing.
+type BatchFiller interface {
+	BatchWait() time.Duration
+}
+
 // Table is a compacted topic read whole and kept current: the latest value of
 // every key (see package operators/table). Values must not be modified.
 type Table interface {

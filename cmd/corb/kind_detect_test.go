@@ -35,16 +35,17 @@ fallback: cpu
 instances: 3
 threads: 2
 max_frame_age: 1500ms
+batch_wait: 20ms
 `)
 	var cfg detect.OperatorConfig
 	if err := n.Decode(&cfg); err != nil {
 		t.Fatal(err)
 	}
 	want := detect.OperatorConfig{Model: "/models/yolo11n.onnx", Format: "yolov8", Classes: []string{"person", "dog"},
-		Threshold: 0.4, IoU: 0.6, MaxBatch: 4, Provider: detect.CUDA, Fallback: detect.CPU, Instances: 3, Threads: 2, MaxFrameAge: 1500 * time.Millisecond}
+		Threshold: 0.4, IoU: 0.6, MaxBatch: 4, Provider: detect.CUDA, Fallback: detect.CPU, Instances: 3, Threads: 2, MaxFrameAge: 1500 * time.Millisecond, BatchWait: 20 * time.Millisecond}
 	if cfg.Model != want.Model || cfg.Format != want.Format || strings.Join(cfg.Classes, ",") != "person,dog" ||
 		cfg.Threshold != want.Threshold || cfg.IoU != want.IoU || cfg.MaxBatch != want.MaxBatch || cfg.Provider != want.Provider ||
-		cfg.Fallback != want.Fallback || cfg.Instances != want.Instances || cfg.Threads != want.Threads || cfg.MaxFrameAge != want.MaxFrameAge {
+		cfg.Fallback != want.Fallback || cfg.Instances != want.Instances || cfg.Threads != want.Threads || cfg.MaxFrameAge != want.MaxFrameAge || cfg.BatchWait != want.BatchWait {
 		t.Fatalf("decoded %+v, want %+v", cfg, want)
 	}
 }

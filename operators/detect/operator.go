@@ -70,10 +70,21 @@ type OperatorConfig struct {
 	// DefaultMaxRecords. Small enough that a call ends in about a second on a
 	// CPU, so a rebalance is never held up for long.
 	MaxRecords int `yaml:"max_records"`
+	// BatchWait is how long the runtime may keep polling to fill a short
+	// batch up to MaxRecords (see operators.BatchFiller): each call ends in a
+	// commit, and its instances wait for the slowest of them, so fuller calls
+	// waste less. 0 means DefaultBatchWait; negative, no wait. A detector
+	// that keeps up with live cameras adds at most this to each frame's
+	// latency.
+	BatchWait time.Duration `yaml:"batch_wait"`
 }
 
-// DefaultMaxRecords is MaxRecords when it is 0.
-const DefaultMaxRecords = 32
+const (
+	// DefaultMaxRecords is MaxRecords when it is 0.
+	DefaultMaxRecords = 32
+	// DefaultBatchWait is BatchWait when it is 0.
+	DefaultBatchWait = 50 * time.Millisecond
+)
 
 // Validate checks the values that New does not check itself.
 func (c OperatorConfig) Validate() error {
@@ -270,6 +281,17 @@ func (o *Operator) MaxBatch() int {
 		return DefaultMaxRecords
 	}
 	return o.cfg.MaxRecords
+}
+
+// BatchWait implements operators.BatchFiller.
+func (o *Operator) BatchWait() time.Duration {
+	switch {
+	case o.cfg.BatchWait == 0:
+		return DefaultBatchWait
+	case o.cfg.BatchWait < 0:
+		return 0
+	}
+	return o.cfg.BatchWait
 }
 
 // Close stops the preparing goroutines and frees the model's instances.

@@ -561,3 +561,13 @@ func TestOperatorInstancesAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestOperatorBatchWait(t *testing.T) {
+	for _, tt := range []struct{ cfg, want time.Duration }{
+		{0, DefaultBatchWait}, {-time.Millisecond, 0}, {20 * time.Millisecond, 20 * time.Millisecond},
+	} {
+		if got := (&Operator{cfg: OperatorConfig{BatchWait: tt.cfg}}).BatchWait(); got != tt.want {
+			t.Errorf("batch_wait %v: BatchWait() = %v, want %v", tt.cfg, got, tt.want)
+		}
+	}
+}

@@ -118,7 +118,9 @@ type Runner struct {
 	state    *stateManager    // nil unless the operator is Stateful and has state topics
 	ticker   operators.Ticker // nil unless the operator is a Ticker
 	lastTick time.Time
-	failures int // batches failed in a row, for the backoff before the next try
+	// batchWait is the operator's BatchWait; 0 when it is no BatchFiller.
+	batchWait time.Duration
+	failures  int // batches failed in a row, for the backoff before the next try
 	// isolate is how many of the coming records are processed one per batch:
 	// those of a stateful batch in which the operator panicked.
 	isolate int
@@ -204,6 +206,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r.state = newStateManager(r)
 	r.ticker, _ = cfg.Operator.(operators.Ticker)
+	if bf, ok := cfg.Operator.(operators.BatchFiller); ok {
+		r.batchWait = bf.BatchWait()
+	}
 	for _, t := range cfg.Inputs {
 		r.physical[cfg.Topic(t)] = t
 	}
@@ -492,6 +497,9 @@ func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.F
 		return nil, false, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 	}
 	recs = fetches.Records()
+	if recs, err = r.fill(ctx, poll, recs, n); err != nil {
+		return nil, false, err
+	}
 	if r.state != nil {
 		if err := r.state.sync(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -509,6 +517,30 @@ func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.F
 		r.lastTick = time.Now()
 	}
 	return recs, tick, nil
+}
+
+// fill tops a short batch up towards n records with more polls, for at most
+// the operator's BatchWait in all (see operators.BatchFiller). err is a
+// fatal error.
+func (r *Runner) fill(ctx context.Context, poll func(context.Context, int) kgo.Fetches, recs []*kgo.Record, n int) ([]*kgo.Record, error) {
+	if r.batchWait <= 0 || len(recs) == 0 || len(recs) >= n {
+		return recs, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.batchWait)
+	defer cancel()
+	for len(recs) < n {
+		more := poll(wctx, n-len(recs))
+		if err := fatalFetchError(more); err != nil {
+			return nil, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+		}
+		// Whatever a poll returned is consumed: it joins the batch even when
+		// the wait is over.
+		recs = append(recs, more.Records()...)
+		if more.NumRecords() == 0 || wctx.Err() != nil {
+			break
+		}
+	}
+	return recs, nil
 }
 
 // tick runs the operator's Tick and returns what to produce. A failed tick
