@@ -228,3 +228,21 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup(ssd) err = %v", err)
 	}
 }
+
+// BenchmarkFillCHW fills NanoDet-g's 416×416 input from interleaved BGR bytes.
+//
+//	go test -run '^$' -bench FillCHW ./operators/detect/model/
+func BenchmarkFillCHW(b *testing.B) {
+	in := Input{Width: 416, Height: 416, Mean: [3]float32{103.53, 116.28, 123.675}, Std: [3]float32{57.375, 57.12, 58.395}}
+	pix := make([]byte, 416*416*3)
+	for i := range pix {
+		pix[i] = byte(i * 7)
+	}
+	dst := make([]float32, len(pix))
+	b.SetBytes(int64(len(pix)))
+	for b.Loop() {
+		if err := FillCHW(dst, pix, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
