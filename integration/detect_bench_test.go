@@ -44,7 +44,7 @@ func BenchmarkDetectOperatorVsRawORT(b *testing.B) {
 	// --max-width 416` sends them (the model's input width), cheaper to decode.
 	//
 	// instances and threads 0 are the operator's defaults: on the CPU, one
-	// single-threaded instance per core.
+	// single-threaded instance per core (up to 4).
 	//
 	// wait is the operator's batch_wait: 0 its default, negative none.
 	for _, c := range []struct {

@@ -48,12 +48,15 @@ type OperatorConfig struct {
 	// provider is unavailable; "" fails instead.
 	Fallback Provider `yaml:"fallback"`
 	// Instances are the ONNX Runtime sessions of the model that run side by
-	// side, each detecting its share of every batch; 0 means, on the CPU, one
-	// per core (or per `threads` cores when threads is set), and 1 on a GPU.
-	// Several single-threaded sessions keep the cores busier than one session
-	// whose threads wait for each other at every layer (NanoDet-g on 2 cores:
-	// 45.6 frames/s as 2 × 1 thread, 41 as 1 × 2), at the cost of each
-	// frame's latency and of one copy of the model per session.
+	// side, each detecting its share of every batch; 0 means, on the CPU, up
+	// to DefaultMaxInstances sharing the cores equally (2 cores: 2 × 1
+	// thread; 6: 3 × 2; 32: 4 × 8), or one per `threads` cores when threads
+	// is set, and 1 on a GPU. Several sessions with few threads keep
+	// the cores busier than one session whose threads wait for each other at
+	// every layer (NanoDet-g on 2 cores: 45.6 frames/s as 2 × 1 thread, 41 as
+	// 1 × 2), at the cost of each frame's latency and of memory: each
+	// instance holds the model and its activations (NanoDet-g at max_batch 8:
+	// about 165 MB).
 	Instances int `yaml:"instances"`
 	// Threads are each instance's ONNX Runtime intra-op threads; 0 means the
 	// cores divided among the instances (at least 1).
@@ -84,6 +87,9 @@ const (
 	DefaultMaxRecords = 32
 	// DefaultBatchWait is BatchWait when it is 0.
 	DefaultBatchWait = 50 * time.Millisecond
+	// DefaultMaxInstances caps the instances a CPU gets by default, for memory:
+	// a bigger machine gives each of them more threads instead.
+	DefaultMaxInstances = 4
 )
 
 // Validate checks the values that New does not check itself.
@@ -240,8 +246,8 @@ func sizing(cfg OperatorConfig, cores int) (instances, threads int) {
 			instances = 1
 		case threads > 0:
 			instances = max(1, cores/threads)
-		default:
-			instances = max(1, cores)
+		default: // as many as fit DefaultMaxInstances with equal threads
+			instances = max(1, cores/((cores+DefaultMaxInstances-1)/DefaultMaxInstances))
 		}
 	}
 	if threads == 0 {

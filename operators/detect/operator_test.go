@@ -494,7 +494,13 @@ func TestSizing(t *testing.T) {
 		cores              int
 		instances, threads int
 	}{
-		{"cpu default: one single-threaded instance per core", OperatorConfig{}, 8, 8, 1},
+		{"cpu default: one single-threaded instance per core", OperatorConfig{}, 2, 2, 1},
+		{"cpu default: up to DefaultMaxInstances", OperatorConfig{}, 4, 4, 1},
+		{"cpu default on more cores: more threads each", OperatorConfig{}, 8, 4, 2},
+		{"cpu default on many cores", OperatorConfig{}, 32, 4, 8},
+		{"cpu default, cores not a multiple of 4", OperatorConfig{}, 6, 3, 2},
+		{"cpu default, 7 cores", OperatorConfig{}, 7, 3, 2},
+		{"cpu default, 3 cores", OperatorConfig{}, 3, 3, 1},
 		{"threads set: instances share the cores", OperatorConfig{Threads: 2}, 8, 4, 2},
 		{"threads beyond the cores", OperatorConfig{Threads: 16}, 8, 1, 16},
 		{"instances set: threads share the cores", OperatorConfig{Instances: 2}, 8, 2, 4},
