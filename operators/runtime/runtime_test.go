@@ -32,9 +32,11 @@ func upper(_ context.Context, r operators.Record) ([]operators.Output, error) {
 	return []operators.Output{{Topic: "out", Key: r.Key, Value: append([]byte("seen:"), r.Value...)}}, nil
 }
 
-func newCluster(t *testing.T) []string {
+// newCluster starts a one-broker kfake cluster with topics of the given
+// partitions, closed when t ends, and returns its addresses.
+func newCluster(t *testing.T, partitions int32, topics ...string) []string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in", "out", "dlq"))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func start(t *testing.T, cfg runtime.Config) (*runtime.Runner, func()) {
 func TestRunnerCarriesRecordsAndDeadLetters(t *testing.T) {
 	for _, g := range []runtime.Guarantee{runtime.ExactlyOnce, runtime.AtLeastOnce} {
 		t.Run(string(g), func(t *testing.T) {
-			brokers := newCluster(t)
+			brokers := newCluster(t, 3, "in", "out", "dlq")
 			var values []string
 			for i := range 200 {
 				values = append(values, fmt.Sprintf("v%03d", i))
@@ -160,7 +162,7 @@ func TestRunnerCarriesRecordsAndDeadLetters(t *testing.T) {
 }
 
 func TestRunnerMatchFiltersRecords(t *testing.T) {
-	brokers := newCluster(t)
+	brokers := newCluster(t, 3, "in", "out", "dlq")
 	produce(t, brokers, "keep-1", "drop-1", "keep-2", "drop-2", "keep-3")
 	_, stop := start(t, runtime.Config{
 		Name: "filter", Brokers: brokers, Inputs: []string{"in"}, Outputs: []string{"out"}, DeadLetter: "dlq",

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators"
@@ -82,12 +81,7 @@ func (c *counter) Tick(context.Context, time.Time) ([]operators.Output, error) {
 func TestStateIsRestoredByTheNextInstance(t *testing.T) {
 	for _, g := range []runtime.Guarantee{runtime.ExactlyOnce, runtime.AtLeastOnce} {
 		t.Run(string(g), func(t *testing.T) {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in", "out", "counts", "dlq", "ticks"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			brokers := c.ListenAddrs()
+			brokers := newCluster(t, 3, "in", "out", "counts", "dlq", "ticks")
 			send := func(n int) {
 				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 				if err != nil {
@@ -160,12 +154,7 @@ func (p poisonCounter) Process(ctx context.Context, batch []operators.Record) ([
 func TestStatefulPanicCountsEveryOtherRecordOnce(t *testing.T) {
 	for _, g := range []runtime.Guarantee{runtime.ExactlyOnce, runtime.AtLeastOnce} {
 		t.Run(string(g), func(t *testing.T) {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out", "counts", "dlq"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			brokers := c.ListenAddrs()
+			brokers := newCluster(t, 1, "in", "out", "counts", "dlq")
 			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 			if err != nil {
 				t.Fatal(err)
