@@ -86,18 +86,8 @@ func videoFrames(t testing.TB, path string, n int, base time.Time) []*schemas.Fr
 // (keeping the aspect), as `corb ingest --max-width` sends them; 0 keeps the size.
 func videoFramesWidth(t testing.TB, path string, n int, base time.Time, width int) []*schemas.Frame {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
-	m := gocv.NewMat()
-	defer m.Close()
 	var frames []*schemas.Frame
-	for i := 0; n <= 0 || i < n; i++ {
-		if !vc.Read(&m) || m.Empty() {
-			break
-		}
+	detecttest.VideoFrames(t, path, n, func(i int, m gocv.Mat) {
 		if width > 0 && m.Cols() > width {
 			gocv.Resize(m, &m, image.Pt(width, m.Rows()*width/m.Cols()), 0, 0, gocv.InterpolationArea)
 		}
@@ -112,7 +102,7 @@ func videoFramesWidth(t testing.TB, path string, n int, base time.Time, width in
 			Image: append([]byte(nil), buf.GetBytes()...),
 		})
 		buf.Close()
-	}
+	})
 	if len(frames) == 0 {
 		t.Fatalf("no frames decoded from %s (is ffmpeg support in OpenCV installed?)", path)
 	}

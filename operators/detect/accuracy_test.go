@@ -39,17 +39,13 @@ func readFrame(t testing.TB, path string, n int) gocv.Mat {
 		}
 		return m
 	}
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
-	m := gocv.NewMat()
-	for i := 0; i <= n; i++ {
-		if !vc.Read(&m) || m.Empty() {
-			m.Close()
-			t.Fatalf("cannot decode frame %d of %s", i, path)
+	var m gocv.Mat
+	if read := detecttest.VideoFrames(t, path, n+1, func(i int, f gocv.Mat) {
+		if i == n {
+			m = f.Clone()
 		}
+	}); read <= n {
+		t.Fatalf("cannot decode frame %d of %s", read, path)
 	}
 	return m
 }

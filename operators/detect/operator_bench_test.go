@@ -121,18 +121,8 @@ func videoRecords(b testing.TB, path string, n int) []operators.Record {
 
 // videoRecordsAt is videoRecords at a JPEG quality.
 func videoRecordsAt(b testing.TB, path string, n, quality int) []operators.Record {
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer vc.Close()
-	m := gocv.NewMat()
-	defer m.Close()
 	var recs []operators.Record
-	for i := range n {
-		if !vc.Read(&m) || m.Empty() {
-			b.Fatalf("cannot decode frame %d of %s", i, path)
-		}
+	detecttest.VideoFrames(b, path, n, func(i int, m gocv.Mat) {
 		buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, quality})
 		if err != nil {
 			b.Fatal(err)
@@ -140,6 +130,9 @@ func videoRecordsAt(b testing.TB, path string, n, quality int) []operators.Recor
 		recs = append(recs, frameRecord(b, &schemas.Frame{CameraID: "vtest", Seq: int64(i), CaptureTime: time.Now(),
 			Encoding: schemas.EncodingJPEG, Image: append([]byte(nil), buf.GetBytes()...)}))
 		buf.Close()
+	})
+	if len(recs) < n {
+		b.Fatalf("cannot decode frame %d of %s", len(recs), path)
 	}
 	return recs
 }

@@ -1,6 +1,7 @@
 // Package detecttest holds what the detect tests and benchmarks share: the
-// check for the cached files they need, and the bare ONNX Runtime session
-// they measure the detector and the detect operator against.
+// check for the cached files they need, the reading of a video's frames, and
+// the bare ONNX Runtime session they measure the detector and the detect
+// operator against.
 package detecttest
 
 import (
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
 )
 
 // NeedFile returns path if it exists; otherwise it skips tb, or fails it
@@ -24,6 +26,26 @@ func NeedFile(tb testing.TB, path, fix string) string {
 		tb.Skip(msg)
 	}
 	return path
+}
+
+// VideoFrames calls fn with each of the first n frames of the video at path
+// (every frame when n ≤ 0), decoded with FFmpeg through OpenCV, and returns
+// how many it read: fewer than n when the video ends first. m is reused from
+// one call to the next; clone it to keep it.
+func VideoFrames(tb testing.TB, path string, n int, fn func(i int, m gocv.Mat)) int {
+	tb.Helper()
+	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer vc.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	i := 0
+	for ; (n <= 0 || i < n) && vc.Read(&m) && !m.Empty(); i++ {
+		fn(i, m)
+	}
+	return i
 }
 
 // RawSession opens the model at path in a bare ONNX Runtime session — the
