@@ -34,3 +34,17 @@ operators:
 	// lobby.commands test-42.commands
 	// true false
 }
+
+// Every Kafka name Corb uses comes from the namespace through Names.
+func ExampleNames() {
+	n := topology.Names{Namespace: "bldg-7"}
+	fmt.Println(n.Topic("events"))
+	fmt.Println(n.Group("presence"))
+	fmt.Println(n.TransactionalID("presence", "host-2"))
+	fmt.Println(topology.Names{}.Topic("events"))
+	// Output:
+	// bldg-7.events
+	// bldg-7.presence
+	// bldg-7.presence-host-2
+	// events
+}

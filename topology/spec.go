@@ -114,12 +114,7 @@ func (s *Spec) Operator(name string) (*Operator, bool) {
 
 // PhysicalName is the Kafka topic name of the logical topic: "<namespace>.<topic>",
 // or topic itself when the namespace is empty.
-func (s *Spec) PhysicalName(topic string) string {
-	if s.Namespace == "" {
-		return topic
-	}
-	return s.Namespace + "." + topic
-}
+func (s *Spec) PhysicalName(topic string) string { return s.Names().Topic(topic) }
 
 // Consumers returns the operators that read topic as an input, in spec order.
 func (s *Spec) Consumers(topic string) []*Operator {
