@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators"
 	opmetrics "github.com/corb-dev/corb/operators/metrics"
+	"github.com/corb-dev/corb/operators/partition"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -348,9 +348,7 @@ func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[s
 
 // partitionOf is the partition Kafka's default partitioner (murmur2 of the
 // key) gives a record keyed by zone id among n partitions.
-func partitionOf(zone string, n int) int32 {
-	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(zone)}, n))
-}
+func partitionOf(zone string, n int) int32 { return partition.ForKey([]byte(zone), n) }
 
 // restoreUsage makes the usage views of partition p exactly those of state.
 func (o *Operator) restoreUsage(p int32, state map[string][]byte) error {
