@@ -3,6 +3,7 @@ package operators_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,74 @@ func TestPermanentClassification(t *testing.T) {
 	}
 	if operators.Permanent(nil) != nil {
 		t.Fatal("Permanent(nil) must be nil")
+	}
+}
+
+// slow is an operator that waits for its context to end, then answers as
+// told: a batch error, a permanent record error, or (ignoring the
+// deadline) success.
+type slow struct{ answer string }
+
+func (s slow) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
+	if s.answer != "fast" {
+		<-ctx.Done()
+	}
+	res := make([]operators.Result, len(batch))
+	switch s.answer {
+	case "batch error":
+		return nil, ctx.Err()
+	case "permanent":
+		for i := range res {
+			res[i].Err = operators.Permanent(ctx.Err())
+		}
+	default:
+		for i, r := range batch {
+			res[i].Outputs = []operators.Output{{Topic: "out", Value: r.Value}}
+		}
+	}
+	return res, nil
+}
+
+// A call that runs out of time fails its batch transiently, whatever it
+// returned; one that ends in time is left alone, and so is a shutdown.
+func TestTimeout(t *testing.T) {
+	tests := []struct {
+		answer      string
+		cancelFirst bool // the caller's context ends before the timeout
+		wantTimeout bool
+	}{
+		{answer: "batch error", wantTimeout: true},
+		{answer: "permanent", wantTimeout: true},
+		{answer: "late success", wantTimeout: true},
+		{answer: "fast"},
+		{answer: "batch error", cancelFirst: true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/cancel=%v", tt.answer, tt.cancelFirst), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			d := 20 * time.Millisecond
+			if tt.cancelFirst {
+				d = time.Hour
+				cancel()
+			}
+			res, err := operators.Timeout(slow{tt.answer}, d).Process(ctx, []operators.Record{{Value: []byte("a")}})
+			var te *operators.TimeoutError
+			if got := errors.As(err, &te); got != tt.wantTimeout {
+				t.Fatalf("err = %v, res = %v; want a *TimeoutError: %v", err, res, tt.wantTimeout)
+			}
+			if !tt.wantTimeout {
+				switch {
+				case tt.cancelFirst && !errors.Is(err, context.Canceled):
+					t.Errorf("err = %v, want the caller's context.Canceled", err)
+				case !tt.cancelFirst && (err != nil || len(res) != 1 || len(res[0].Outputs) != 1):
+					t.Errorf("res %v, err %v: want the operator's one output", res, err)
+				}
+				return
+			}
+			if res != nil || operators.IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) || te.After != d {
+				t.Errorf("res %v, err %v: want no results and a transient DeadlineExceeded after %v", res, err, d)
+			}
+		})
 	}
 }
