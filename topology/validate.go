@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,8 +22,34 @@ type KindSpec struct {
 	Outputs []string
 	// Tables are the schemas the kind reads as lookup tables. Empty: none.
 	Tables []string
+	// State are the schemas of the kind's changelog topics. Empty: none.
+	State []string
 	// Stateful kinds keep per-key state; their operators must say stateful: true.
 	Stateful bool
+	// InputCount, OutputCount, TableCount and StateCount bound how many topics an
+	// operator of the kind lists in each field; the zero Count adds no bound.
+	InputCount, OutputCount, TableCount, StateCount Count
+	// CheckConfig decodes and checks an operator's config block, and what it
+	// names (files), without building anything. It returns nil, an *Error or
+	// Errors (kept as they are: their positions may point into other files),
+	// or any other error (reported at the config). Nil: no check.
+	CheckConfig func(op *Operator) error
+}
+
+// Count bounds the number of topics in one list of an operator: at least Min,
+// and at most Max when Max > 0.
+type Count struct{ Min, Max int }
+
+// String is "1", "1 to 2" or "at least 1".
+func (c Count) String() string {
+	switch {
+	case c.Max <= 0:
+		return fmt.Sprintf("at least %d", c.Min)
+	case c.Min == c.Max:
+		return fmt.Sprint(c.Min)
+	default:
+		return fmt.Sprintf("%d to %d", c.Min, c.Max)
+	}
 }
 
 // Kinds maps a kind name (an operator's kind field) to its description.
@@ -274,6 +301,16 @@ func (s *Spec) checkOperator(l *errorList, j int, ops map[string]int, topics map
 	arity("inputs", len(o.Inputs), spec.Inputs, "inputs")
 	arity("outputs", len(o.Outputs), spec.Outputs, "outputs")
 	arity("tables", len(o.Tables), spec.Tables, "tables")
+	arity("state", len(o.State), spec.State, "state topics")
+	count := func(field string, declared int, c Count, noun string) {
+		if declared < c.Min || (c.Max > 0 && declared > c.Max) {
+			l.add(path+"."+field, ErrInvalid, "kind %q takes %s %s, got %d", o.Kind, c, noun, declared)
+		}
+	}
+	count("inputs", len(o.Inputs), spec.InputCount, "inputs")
+	count("outputs", len(o.Outputs), spec.OutputCount, "outputs")
+	count("tables", len(o.Tables), spec.TableCount, "tables")
+	count("state", len(o.State), spec.StateCount, "state topics")
 	schemas := func(field string, list []string, ts []*Topic, accepts []string, verb string) {
 		if len(accepts) == 0 || slices.Contains(accepts, SchemaAny) {
 			return
@@ -287,8 +324,32 @@ func (s *Spec) checkOperator(l *errorList, j int, ops map[string]int, topics map
 	schemas("inputs", o.Inputs, inputs, spec.Inputs, "reads")
 	schemas("outputs", o.Outputs, outputs, spec.Outputs, "writes")
 	schemas("tables", o.Tables, tables, spec.Tables, "reads tables of")
+	schemas("state", o.State, state, spec.State, "keeps state in")
 	if spec.Stateful && !o.Stateful {
 		l.add(path, ErrInvalid, "kind %q keeps per-key state: set stateful: true", o.Kind)
+	}
+	if spec.CheckConfig != nil {
+		s.checkConfig(l, path+".config", o, spec.CheckConfig)
+	}
+}
+
+// checkConfig runs a kind's config check on o and adds what it finds.
+func (s *Spec) checkConfig(l *errorList, path string, o *Operator, check func(*Operator) error) {
+	err := check(o)
+	var es Errors
+	var e *Error
+	switch {
+	case err == nil:
+	case errors.As(err, &es):
+		l.errs = append(l.errs, es...)
+	case errors.As(err, &e):
+		l.errs = append(l.errs, e)
+	default:
+		at := o.Config.Pos()
+		if !at.IsValid() {
+			at = o.Pos
+		}
+		l.addAt(at, path, ErrInvalid, "%v", err)
 	}
 }
 

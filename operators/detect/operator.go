@@ -28,25 +28,25 @@ import (
 // `config:` in the topology. Every field is optional.
 type OperatorConfig struct {
 	// Model is the ONNX model path; "" means DefaultModelPath (NanoDet-g).
-	Model string `yaml:"model"`
+	Model string `yaml:"model" default:"the cached NanoDet-g (make model)" doc:"ONNX model file"`
 	// Format is the model layout: "nanodet" (default) or "yolov8" (also YOLO11).
-	Format string `yaml:"format"`
+	Format string `yaml:"format" default:"nanodet" doc:"model layout: nanodet or yolov8 (also YOLO11)"`
 	// Classes to keep, as COCO labels or ids; empty means person only.
-	Classes []string `yaml:"classes"`
+	Classes []string `yaml:"classes" default:"[person]" doc:"COCO labels or ids to keep"`
 	// Threshold is the minimum box score, 0..1; 0 means 0.35.
-	Threshold float32 `yaml:"threshold"`
+	Threshold float32 `yaml:"threshold" default:"0.35" doc:"minimum box score, 0..1"`
 	// IoU is the overlap above which the weaker of two boxes of one class is
 	// dropped, 0..1; 0 means 0.5.
-	IoU float32 `yaml:"iou"`
+	IoU float32 `yaml:"iou" default:"0.5" doc:"overlap above which the weaker of two boxes is dropped"`
 	// MaxBatch is the most frames per ONNX Runtime run; 0 means 8. The frames
 	// of one Process call are decoded and detected max_batch at a time, so
 	// memory stays bounded whatever the runtime's batch size.
-	MaxBatch int `yaml:"max_batch"`
+	MaxBatch int `yaml:"max_batch" default:"8" doc:"frames per ONNX Runtime run"`
 	// Provider is the execution provider: cpu (default), cuda or tensorrt.
-	Provider Provider `yaml:"provider"`
+	Provider Provider `yaml:"provider" default:"cpu" doc:"execution provider: cpu, cuda or tensorrt"`
 	// Fallback, when "cpu", runs on the CPU (with a warning) when the GPU
 	// provider is unavailable; "" fails instead.
-	Fallback Provider `yaml:"fallback"`
+	Fallback Provider `yaml:"fallback" doc:"cpu: run on the CPU (with a warning) when the GPU provider is unavailable; none: fail"`
 	// Instances are the ONNX Runtime sessions of the model that run side by
 	// side, each detecting its share of every batch; 0 means, on the CPU, up
 	// to DefaultMaxInstances sharing the cores equally (2 cores: 2 × 1
@@ -57,29 +57,29 @@ type OperatorConfig struct {
 	// 1 × 2), at the cost of each frame's latency and of memory: each
 	// instance holds the model and its activations (NanoDet-g at max_batch 8:
 	// about 165 MB).
-	Instances int `yaml:"instances"`
+	Instances int `yaml:"instances" default:"CPU: up to 4 sharing the cores (2 × 1 thread on 2 cores, 4 × 2 on 8); GPU: 1" doc:"model sessions side by side"`
 	// Threads are each instance's ONNX Runtime intra-op threads; 0 means the
 	// cores divided among the instances (at least 1).
-	Threads int `yaml:"threads"`
+	Threads int `yaml:"threads" default:"cores ÷ instances" doc:"intra-op threads per instance"`
 	// MaxFrameAge, when positive, skips frames whose CaptureTime is older than
 	// this when they are decoded, one model batch before their turn to be
 	// detected (zero outputs, counted in
 	// corb_detect_frames_skipped_total), so a detector slower than its
 	// cameras drops stale frames instead of building a backlog. 0 (default)
 	// never skips: replaying a recording needs every frame.
-	MaxFrameAge time.Duration `yaml:"max_frame_age"`
+	MaxFrameAge time.Duration `yaml:"max_frame_age" default:"0: never skip" doc:"skip frames older than this (live cameras)"`
 	// MaxRecords caps the frames the runtime hands to one Process call (and
 	// so to one transaction), whatever `corb run --max-batch` says; 0 means
 	// DefaultMaxRecords. Small enough that a call ends in about a second on a
 	// CPU, so a rebalance is never held up for long.
-	MaxRecords int `yaml:"max_records"`
+	MaxRecords int `yaml:"max_records" default:"32" doc:"frames per transaction"`
 	// BatchWait is how long the runtime may keep polling to fill a short
 	// batch up to MaxRecords (see operators.BatchFiller): each call ends in a
 	// commit, and its instances wait for the slowest of them, so fuller calls
 	// waste less. 0 means DefaultBatchWait; negative, no wait. A detector
 	// that keeps up with live cameras adds at most this to each frame's
 	// latency.
-	BatchWait time.Duration `yaml:"batch_wait"`
+	BatchWait time.Duration `yaml:"batch_wait" default:"50ms" doc:"how long to fill a transaction up to max_records when records are coming (negative: none)"`
 }
 
 const (

@@ -6,6 +6,8 @@ package passthrough
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/schemas"
@@ -17,7 +19,15 @@ type Config struct {
 	// (e.g. corb.Command). Records that are not valid Avro single-object
 	// encodings of that schema are permanent failures: they go to the dead-letter
 	// topic instead of spreading downstream.
-	Schema string `yaml:"schema"`
+	Schema string `yaml:"schema" doc:"the Avro record every value must be (e.g. corb.Command); others are dead-lettered. None: any bytes"`
+}
+
+// Validate checks that Schema names a known schema.
+func (c Config) Validate() error {
+	if c.Schema == "" || slices.Contains(schemas.Known(), c.Schema) {
+		return nil
+	}
+	return fmt.Errorf("schema %q is not a known schema (known: %s)", c.Schema, strings.Join(schemas.Known(), ", "))
 }
 
 // Operator copies records to Output.

@@ -38,12 +38,12 @@ const (
 // it, so at most VacateAfter + Size (+ Advance when VacateAfter is not a
 // multiple of Advance) after the last person left, in event time.
 type Config struct {
-	Size        time.Duration `yaml:"size"`
-	Advance     time.Duration `yaml:"advance"`
-	Grace       time.Duration `yaml:"grace"`
-	EnterAfter  time.Duration `yaml:"enter_after"`
-	VacateAfter time.Duration `yaml:"vacate_after"`
-	StaleAfter  time.Duration `yaml:"stale_after"`
+	Size        time.Duration `yaml:"size" default:"2s" doc:"window length"`
+	Advance     time.Duration `yaml:"advance" default:"size" doc:"window step (hopping windows when below size)"`
+	Grace       time.Duration `yaml:"grace" default:"1s" doc:"how late a count may arrive after its window ended"`
+	EnterAfter  time.Duration `yaml:"enter_after" default:"4s" doc:"sustained presence before OCCUPIED"`
+	VacateAfter time.Duration `yaml:"vacate_after" default:"30s" doc:"sustained absence before VACATED"`
+	StaleAfter  time.Duration `yaml:"stale_after" default:"30s" doc:"wall-clock silence of a zone's cameras before STALE"`
 
 	// Zones are the zones the aggregator accepts records for, with how their
 	// cameras combine. Not part of the YAML: build it with ZoneSpecs.

@@ -25,7 +25,7 @@ type OperatorConfig struct {
 	Config `yaml:",inline"`
 	// ZonesFile is the zones file the zone ids and cameras come from.
 	// "" means $CORB_ZONES, then deploy/zones.yaml (see zones.OperatorConfig.Path).
-	ZonesFile string `yaml:"zones_file"`
+	ZonesFile string `yaml:"zones_file" default:"$CORB_ZONES, else deploy/zones.yaml" doc:"the zones file the zone ids and cameras come from"`
 }
 
 // OperatorOptions are what the host gives a presence operator besides its Config.

@@ -25,7 +25,7 @@ const FileEnv = "CORB_ZONES"
 // `config:` in the topology. Every field is optional.
 type OperatorConfig struct {
 	// ZonesFile is the zones file (see Parse). "" means $CORB_ZONES, then DefaultFile.
-	ZonesFile string `yaml:"zones_file"`
+	ZonesFile string `yaml:"zones_file" default:"$CORB_ZONES, else deploy/zones.yaml" doc:"the zones file: polygons per camera"`
 }
 
 // Path is the zones file the config selects: ZonesFile, else getenv(FileEnv),
