@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/connectors/console"
+	"github.com/corb-dev/corb/operators/runtimetest"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -33,40 +33,18 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestTapReportsWhatFlows(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "d", "e", "dlq"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	mustMarshal := func(r schemas.Record) []byte {
-		b, err := schemas.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	tt := runtimetest.New(t, runtimetest.Topics(1, "d", "e", "dlq"))
 	ts := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	recs := []*kgo.Record{
-		{Topic: "d", Value: mustMarshal(&schemas.Detections{CameraID: "c", CaptureTime: ts, Boxes: make([]schemas.Box, 3)})},
-		{Topic: "d", Value: mustMarshal(&schemas.Detections{CameraID: "c", CaptureTime: ts, Boxes: make([]schemas.Box, 1)})},
-		{Topic: "d", Value: []byte("junk")},
-		{Topic: "e", Value: mustMarshal(&schemas.PresenceEvent{EventID: "x", ZoneID: "lawn", Type: schemas.Occupied, Count: 2, Peak: 2,
-			WindowStart: ts, WindowEnd: ts.Add(2 * time.Second), EventTime: ts})},
-		{Topic: "dlq", Value: []byte("bad"), Headers: []kgo.RecordHeader{{Key: "corb.reason", Value: []byte("permanent")},
-			{Key: "corb.error", Value: []byte("cannot decode JPEG")}}},
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	tt.ProduceAvro("d", "", &schemas.Detections{CameraID: "c", CaptureTime: ts, Boxes: make([]schemas.Box, 3)})
+	tt.ProduceAvro("d", "", &schemas.Detections{CameraID: "c", CaptureTime: ts, Boxes: make([]schemas.Box, 1)})
+	tt.Produce("d", "", []byte("junk"))
+	tt.ProduceAvro("e", "", &schemas.PresenceEvent{EventID: "x", ZoneID: "lawn", Type: schemas.Occupied, Count: 2, Peak: 2,
+		WindowStart: ts, WindowEnd: ts.Add(2 * time.Second), EventTime: ts})
+	tt.ProduceRecords(&kgo.Record{Topic: "dlq", Value: []byte("bad"), Headers: []kgo.RecordHeader{
+		{Key: "corb.reason", Value: []byte("permanent")}, {Key: "corb.error", Value: []byte("cannot decode JPEG")}}})
 
 	out := &lockedBuffer{}
-	tap, err := console.NewTap(brokers, []console.Topic{
+	tap, err := console.NewTap(tt.Brokers(), []console.Topic{
 		{Logical: "detections", Physical: "d", Schema: "corb.Detections"},
 		{Logical: "events", Physical: "e", Schema: "corb.PresenceEvent"},
 		{Logical: "frames-dlq", Physical: "dlq", Schema: "bytes", DeadLetter: true},

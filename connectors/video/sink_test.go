@@ -9,22 +9,17 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/corb-dev/corb/operators/runtimetest"
 	"github.com/corb-dev/corb/schemas"
 )
 
 func TestKafkaSink(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "ns.frames"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	tt := runtimetest.New(t, runtimetest.Namespace("ns"), runtimetest.Topics(2, "frames"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	sink, err := NewKafkaSink(KafkaSinkConfig{Brokers: cluster.ListenAddrs(), Topic: TopicName("ns", "frames"), MaxMessageBytes: 4096})
+	sink, err := NewKafkaSink(KafkaSinkConfig{Brokers: tt.Brokers(), Topic: TopicName("ns", "frames"), MaxMessageBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +48,7 @@ func TestKafkaSink(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	recs := consume(ctx, t, cluster.ListenAddrs(), "ns.frames", 5)
+	recs := tt.Expect("frames", 5) // one camera: one partition, in offset order
 	for i, r := range recs {
 		if string(r.Key) != "cam-a" {
 			t.Fatalf("record %d key %q", i, r.Key)
@@ -83,51 +78,19 @@ func TestNewKafkaSinkConfig(t *testing.T) {
 	}
 }
 
-// consume reads n records of topic from the start, in partition order.
-func consume(ctx context.Context, t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records: %v", len(out), n, err)
-		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
-		out = append(out, fs.Records()...)
-	}
-	if len(out) != n {
-		t.Fatalf("consumed %d records, want %d", len(out), n)
-	}
-	return out
-}
-
 func TestTopicMaxMessageBytes(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "frames"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	tt := runtimetest.New(t, runtimetest.Topics(1, "frames"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	set := "4194304"
-	if _, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &set}}, "frames"); err != nil {
+	if _, err := kadm.NewClient(tt.Client()).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &set}}, "frames"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := TopicMaxMessageBytes(ctx, cluster.ListenAddrs(), "frames")
+	n, err := TopicMaxMessageBytes(ctx, tt.Brokers(), "frames")
 	if err != nil || n != 4194304 {
 		t.Fatalf("TopicMaxMessageBytes = %d, %v; want 4194304", n, err)
 	}
-	if _, err := TopicMaxMessageBytes(ctx, cluster.ListenAddrs(), "nope"); !errors.Is(err, ErrTopicLimit) {
+	if _, err := TopicMaxMessageBytes(ctx, tt.Brokers(), "nope"); !errors.Is(err, ErrTopicLimit) {
 		t.Fatalf("unknown topic: err = %v, want ErrTopicLimit", err)
 	}
 }

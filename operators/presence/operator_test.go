@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -13,14 +11,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/presence"
 	"github.com/corb-dev/corb/operators/presence/presencetest"
 	"github.com/corb-dev/corb/operators/runtime"
+	"github.com/corb-dev/corb/operators/runtimetest"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -366,135 +363,35 @@ func TestNewOperatorRejects(t *testing.T) {
 
 const partitions = 3
 
-func newCluster(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, inTopic, evTopic, occTopic, stateTopic, dlqTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+func newTester(t *testing.T) *runtimetest.Tester {
+	return runtimetest.New(t, runtimetest.Topics(partitions, inTopic, evTopic, occTopic, stateTopic, dlqTopic),
+		runtimetest.Timeout(60*time.Second))
 }
 
-func produce(t *testing.T, brokers []string, recs []schemas.ZoneCounts) {
+func produce(t *testing.T, tt *runtimetest.Tester, recs []schemas.ZoneCounts) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	out := make([]*kgo.Record, len(recs))
 	for i, zc := range recs {
 		out[i] = &kgo.Record{Topic: inTopic, Key: []byte(zc.ZoneID), Value: encode(t, zc), Timestamp: zc.CaptureTime}
 	}
-	if err := cl.ProduceSync(context.Background(), out...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	tt.ProduceRecords(out...)
 }
 
-func runnerConfig(brokers []string, instance string, op operators.Operator) runtime.Config {
-	return runtime.Config{
-		Name: "presence", Instance: instance, Brokers: brokers, Inputs: []string{inTopic},
+func presenceOperator(instance string, op operators.Operator) runtimetest.Operator {
+	return runtimetest.Operator{
+		Name: "presence", Instance: instance, Inputs: []string{inTopic},
 		Outputs: []string{evTopic, occTopic}, State: []string{stateTopic}, DeadLetter: dlqTopic, Operator: op,
-		TickInterval: 50 * time.Millisecond, RestoreSettle: 100 * time.Millisecond, MaxBatch: 64,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config: func(c *runtime.Config) { c.MaxBatch = 64 },
 	}
 }
 
-func start(t *testing.T, cfg runtime.Config) func() {
+func decodeEvents(t *testing.T, recs []*kgo.Record) []schemas.PresenceEvent {
 	t.Helper()
-	r, err := runtime.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+	out := make([]schemas.PresenceEvent, len(recs))
+	for i, r := range recs {
+		out[i] = decodeEvent(t, r.Value)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return within 20s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// consumed reports whether the group has committed every input record.
-func consumed(t *testing.T, brokers []string) bool {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx := context.Background()
-	ends, err := adm.ListEndOffsets(ctx, inTopic)
-	if err != nil {
-		return false
-	}
-	got, err := adm.FetchOffsets(ctx, "presence")
-	if err != nil {
-		return false
-	}
-	all := true
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := got.Lookup(inTopic, o.Partition)
-		if !ok || c.At < o.Offset {
-			all = false
-		}
-	})
-	return all
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// events reads the committed events until it has n (or until timeout), then
-// briefly more, so that duplicates would show.
-func events(t *testing.T, brokers []string, n int, timeout time.Duration) []schemas.PresenceEvent {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(evTopic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []schemas.PresenceEvent
-	deadline := time.Now().Add(timeout)
-	extra := time.Time{}
-	for {
-		now := time.Now()
-		if now.After(deadline) || (!extra.IsZero() && now.After(extra)) {
-			return out
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		f := cl.PollFetches(ctx)
-		cancel()
-		f.EachRecord(func(r *kgo.Record) { out = append(out, decodeEvent(t, r.Value)) })
-		if len(out) >= n && extra.IsZero() {
-			extra = time.Now().Add(300 * time.Millisecond)
-		}
-	}
+	return out
 }
 
 func byZone(evs []schemas.PresenceEvent) map[string][]string {
@@ -516,20 +413,19 @@ func TestRuntimeRestartContinuesFromTheChangelog(t *testing.T) {
 	want := presencetest.IDs(exp)
 	n := presencetest.Count(exp)
 
-	brokers := newCluster(t)
+	tt := newTester(t)
 	half := len(recs) / 2
-	produce(t, brokers, recs[:half])
-	stop := start(t, runnerConfig(brokers, "a", newOperator(t, cfg, nil, time.Now)))
-	waitFor(t, "the first half to be consumed", 60*time.Second, func() bool { return consumed(t, brokers) })
-	stop()
-	produce(t, brokers, recs[half:])
+	produce(t, tt, recs[:half])
+	first := tt.Run(presenceOperator("a", newOperator(t, cfg, nil, time.Now)))
+	first.WaitConsumed()
+	first.Stop()
+	produce(t, tt, recs[half:])
 	second := &restoreCounter{Operator: newOperator(t, cfg, nil, time.Now)}
-	start(t, runnerConfig(brokers, "b", second))
-	waitFor(t, "the input to be consumed", 60*time.Second, func() bool { return consumed(t, brokers) })
+	first.Restart(second).WaitConsumed()
 	if second.keys.Load() != nz {
 		t.Errorf("the second instance restored %d zones, want %d", second.keys.Load(), nz)
 	}
-	got := byZone(events(t, brokers, n, 10*time.Second))
+	got := byZone(decodeEvents(t, tt.Expect(evTopic, n)))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("events (%d zones) differ from an uninterrupted run (%d zones, %d events)", len(got), len(want), n)
 		for z, w := range want {
@@ -543,10 +439,9 @@ func TestRuntimeRestartContinuesFromTheChangelog(t *testing.T) {
 func TestRuntimeTickReportsStaleWithoutInput(t *testing.T) {
 	cfg := presencetest.Config(2)
 	cfg.StaleAfter = 300 * time.Millisecond
-	brokers := newCluster(t)
-	recs := presencetest.Stream(2, 1, 4)
-	produce(t, brokers, recs)
-	start(t, runnerConfig(brokers, "a", newOperator(t, cfg, nil, time.Now)))
+	tt := newTester(t)
+	produce(t, tt, presencetest.Stream(2, 1, 4))
+	tt.Run(presenceOperator("a", newOperator(t, cfg, nil, time.Now)))
 
 	stale := func(evs []schemas.PresenceEvent) map[string]bool {
 		m := map[string]bool{}
@@ -558,8 +453,8 @@ func TestRuntimeTickReportsStaleWithoutInput(t *testing.T) {
 		return m
 	}
 	var evs []schemas.PresenceEvent
-	waitFor(t, "STALE for both zones", 20*time.Second, func() bool {
-		evs = events(t, brokers, 1, 300*time.Millisecond)
+	tt.Eventually("STALE for both zones", func() bool {
+		evs = decodeEvents(t, tt.Records(evTopic))
 		return len(stale(evs)) == 2
 	})
 	for _, e := range evs {
@@ -569,9 +464,9 @@ func TestRuntimeTickReportsStaleWithoutInput(t *testing.T) {
 	}
 
 	// One more record for z000: RECOVERED.
-	produce(t, brokers, []schemas.ZoneCounts{{ZoneID: "z000", CameraID: "cam-z000", CaptureTime: presencetest.Start.Add(time.Minute)}})
-	waitFor(t, "RECOVERED for z000", 20*time.Second, func() bool {
-		for _, e := range events(t, brokers, len(evs)+1, 300*time.Millisecond) {
+	produce(t, tt, []schemas.ZoneCounts{{ZoneID: "z000", CameraID: "cam-z000", CaptureTime: presencetest.Start.Add(time.Minute)}})
+	tt.Eventually("RECOVERED for z000", func() bool {
+		for _, e := range decodeEvents(t, tt.Records(evTopic)) {
 			if e.Type == schemas.Recovered && e.ZoneID == "z000" {
 				return true
 			}

@@ -1,4 +1,4 @@
-package table
+package table_test
 
 import (
 	"context"
@@ -10,44 +10,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corb-dev/corb/operators/runtimetest"
+	"github.com/corb-dev/corb/operators/table"
 )
 
-const topic = "ns.subscriptions"
+// logical is the table's topic in the tests; it lives in namespace "ns", as in production.
+const logical = "subscriptions"
 
-func cluster(t testing.TB, topics ...string) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+func newTester(t testing.TB, topics ...string) *runtimetest.Tester {
+	return runtimetest.New(t, runtimetest.Namespace("ns"), runtimetest.Topics(3, topics...))
 }
 
-func producer(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+// rec is a record of the table's topic (value nil: a tombstone).
+func rec(key string, value []byte) *kgo.Record {
+	return &kgo.Record{Topic: logical, Key: []byte(key), Value: value}
 }
-
-// put produces key=value (value nil: a tombstone) and waits for the ack.
-func put(t testing.TB, cl *kgo.Client, kvs ...*kgo.Record) {
-	t.Helper()
-	if err := cl.ProduceSync(context.Background(), kvs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func rec(key string, value []byte) *kgo.Record { return &kgo.Record{Key: []byte(key), Value: value} }
 
 // start runs tbl until the test ends and returns Run's result channel.
-func start(t testing.TB, tbl *Table) <-chan error {
+func start(t testing.TB, tbl *table.Table) <-chan error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -66,7 +48,7 @@ func start(t testing.TB, tbl *Table) <-chan error {
 	return errc
 }
 
-func waitReady(t testing.TB, tbl *Table) {
+func waitReady(t testing.TB, tbl *table.Table) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -75,21 +57,9 @@ func waitReady(t testing.TB, tbl *Table) {
 	}
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
+func newTable(t testing.TB, tt *runtimetest.Tester, onChange func(string, []byte)) *table.Table {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func newTable(t testing.TB, brokers []string, onChange func(string, []byte)) *Table {
-	t.Helper()
-	tbl, err := New(Config{Brokers: brokers, Topic: topic, OnChange: onChange})
+	tbl, err := table.New(table.Config{Brokers: tt.Brokers(), Topic: tt.Topic(logical), OnChange: onChange})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +69,14 @@ func newTable(t testing.TB, brokers []string, onChange func(string, []byte)) *Ta
 func TestNewValidates(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  table.Config
 	}{
-		{"no brokers", Config{Topic: "t"}},
-		{"no topic", Config{Brokers: []string{"127.0.0.1:1"}}},
+		{"no brokers", table.Config{Topic: "t"}},
+		{"no topic", table.Config{Brokers: []string{"127.0.0.1:1"}}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.cfg); !errors.Is(err, ErrConfig) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := table.New(tc.cfg); !errors.Is(err, table.ErrConfig) {
 				t.Errorf("err = %v, want ErrConfig", err)
 			}
 		})
@@ -117,8 +87,7 @@ func TestNewValidates(t *testing.T) {
 // the snapshot right after it is complete, with overwrites and tombstones
 // resolved, across every partition.
 func TestInitialLoad(t *testing.T) {
-	brokers := cluster(t, topic)
-	p := producer(t, brokers)
+	tt := newTester(t, logical)
 	want := map[string][]byte{}
 	var batch []*kgo.Record
 	for i := range 3000 {
@@ -133,9 +102,9 @@ func TestInitialLoad(t *testing.T) {
 			want[k] = v
 		}
 	}
-	put(t, p, batch...)
+	tt.ProduceRecords(batch...)
 
-	tbl := newTable(t, brokers, nil)
+	tbl := newTable(t, tt, nil)
 	select {
 	case <-tbl.Ready():
 		t.Fatal("ready before Run")
@@ -171,9 +140,8 @@ func TestInitialLoad(t *testing.T) {
 }
 
 func TestUpdatesAndTombstonesAfterReady(t *testing.T) {
-	brokers := cluster(t, topic)
-	p := producer(t, brokers)
-	put(t, p, rec("a", []byte("1")), rec("b", []byte("2")))
+	tt := newTester(t, logical)
+	tt.ProduceRecords(rec("a", []byte("1")), rec("b", []byte("2")))
 
 	type change struct {
 		key   string
@@ -181,7 +149,7 @@ func TestUpdatesAndTombstonesAfterReady(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var changes []change
-	tbl := newTable(t, brokers, func(k string, v []byte) {
+	tbl := newTable(t, tt, func(k string, v []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		changes = append(changes, change{k, v})
@@ -189,21 +157,21 @@ func TestUpdatesAndTombstonesAfterReady(t *testing.T) {
 	start(t, tbl)
 	waitReady(t, tbl)
 
-	put(t, p, rec("a", []byte("10")))
-	eventually(t, "a=10", func() bool { v, _ := tbl.Get("a"); return string(v) == "10" })
+	tt.ProduceRecords(rec("a", []byte("10")))
+	tt.Eventually("a=10", func() bool { v, _ := tbl.Get("a"); return string(v) == "10" })
 
-	put(t, p, rec("b", nil))
-	eventually(t, "b deleted", func() bool { _, ok := tbl.Get("b"); return !ok })
+	tt.ProduceRecords(rec("b", nil))
+	tt.Eventually("b deleted", func() bool { _, ok := tbl.Get("b"); return !ok })
 
-	put(t, p, rec("c", []byte{}))
-	eventually(t, "c present", func() bool { _, ok := tbl.Get("c"); return ok })
+	tt.ProduceRecords(rec("c", []byte{}))
+	tt.Eventually("c present", func() bool { _, ok := tbl.Get("c"); return ok })
 	if v, _ := tbl.Get("c"); v == nil || len(v) != 0 {
 		t.Errorf("an empty value is %#v, want an empty non-nil slice (nil is a tombstone)", v)
 	}
 
 	// No-op changes: a tombstone of an absent key, an equal value.
-	put(t, p, rec("zz", nil), rec("a", []byte("10")), rec("d", []byte("4")))
-	eventually(t, "d=4", func() bool { _, ok := tbl.Get("d"); return ok })
+	tt.ProduceRecords(rec("zz", nil), rec("a", []byte("10")), rec("d", []byte("4")))
+	tt.Eventually("d=4", func() bool { _, ok := tbl.Get("d"); return ok })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -236,16 +204,15 @@ func TestUpdatesAndTombstonesAfterReady(t *testing.T) {
 }
 
 func TestEmptyTopicIsReadyAtOnce(t *testing.T) {
-	brokers := cluster(t, topic)
-	tbl := newTable(t, brokers, nil)
+	tt := newTester(t, logical)
+	tbl := newTable(t, tt, nil)
 	start(t, tbl)
 	waitReady(t, tbl)
 	if n := tbl.Len(); n != 0 {
 		t.Errorf("Len = %d", n)
 	}
-	p := producer(t, brokers)
-	put(t, p, rec("x", []byte("y")))
-	eventually(t, "x after ready", func() bool { _, ok := tbl.Get("x"); return ok })
+	tt.ProduceRecords(rec("x", []byte("y")))
+	tt.Eventually("x after ready", func() bool { _, ok := tbl.Get("x"); return ok })
 }
 
 // A topic whose partitions end in transaction markers (every partition
@@ -253,15 +220,25 @@ func TestEmptyTopicIsReadyAtOnce(t *testing.T) {
 // aborted records nor those of a transaction still open when Run started;
 // those appear once committed.
 func TestTransactions(t *testing.T) {
-	brokers := cluster(t, topic)
-	tx := producer(t, brokers, kgo.TransactionalID("tx"))
+	tt := newTester(t, logical)
 	ctx := context.Background()
+	// send writes recs with a transactional producer of the test's own.
+	send := func(cl *kgo.Client, recs ...*kgo.Record) {
+		t.Helper()
+		for _, r := range recs {
+			r.Topic = tt.Topic(logical)
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx := tt.Client(kgo.TransactionalID("tx"))
 	inTxn := func(commit kgo.TransactionEndTry, recs ...*kgo.Record) {
 		t.Helper()
 		if err := tx.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
-		put(t, tx, recs...)
+		send(tx, recs...)
 		if err := tx.EndTransaction(ctx, commit); err != nil {
 			t.Fatal(err)
 		}
@@ -269,13 +246,13 @@ func TestTransactions(t *testing.T) {
 	inTxn(kgo.TryCommit, rec("a", []byte("1")), rec("b", []byte("1")), rec("c", []byte("1")))
 	inTxn(kgo.TryAbort, rec("a", []byte("aborted")), rec("d", []byte("aborted")))
 
-	open := producer(t, brokers, kgo.TransactionalID("open"))
+	open := tt.Client(kgo.TransactionalID("open"))
 	if err := open.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	put(t, open, rec("e", []byte("open")))
+	send(open, rec("e", []byte("open")))
 
-	tbl := newTable(t, brokers, nil)
+	tbl := newTable(t, tt, nil)
 	start(t, tbl)
 	waitReady(t, tbl)
 	got := tbl.Snapshot()
@@ -291,15 +268,15 @@ func TestTransactions(t *testing.T) {
 	if err := open.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "e after commit", func() bool { v, _ := tbl.Get("e"); return string(v) == "open" })
+	tt.Eventually("e after commit", func() bool { v, _ := tbl.Get("e"); return string(v) == "open" })
 	if _, ok := tbl.Get("d"); ok {
 		t.Error("aborted record d is in the table")
 	}
 }
 
 func TestWaitReadyBeforeRun(t *testing.T) {
-	brokers := cluster(t, topic)
-	tbl := newTable(t, brokers, nil)
+	tt := newTester(t, logical)
+	tbl := newTable(t, tt, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := tbl.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -308,19 +285,19 @@ func TestWaitReadyBeforeRun(t *testing.T) {
 }
 
 func TestUnknownTopic(t *testing.T) {
-	brokers := cluster(t, "other")
-	tbl := newTable(t, brokers, nil)
+	tt := newTester(t, "other")
+	tbl := newTable(t, tt, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := tbl.Run(ctx)
-	if !errors.Is(err, ErrUnknownTopic) {
-		t.Fatalf("Run = %v, want ErrUnknownTopic", err)
+	if !errors.Is(err, table.ErrUnknownTopic) {
+		t.Fatalf("Run = %v, want table.ErrUnknownTopic", err)
 	}
-	if err := tbl.WaitReady(ctx); !errors.Is(err, ErrStopped) || !errors.Is(err, ErrUnknownTopic) {
-		t.Errorf("WaitReady after a failed Run = %v, want ErrStopped wrapping ErrUnknownTopic", err)
+	if err := tbl.WaitReady(ctx); !errors.Is(err, table.ErrStopped) || !errors.Is(err, table.ErrUnknownTopic) {
+		t.Errorf("WaitReady after a failed Run = %v, want table.ErrStopped wrapping table.ErrUnknownTopic", err)
 	}
-	if err := tbl.Run(ctx); !errors.Is(err, ErrAlreadyRunning) {
-		t.Errorf("second Run = %v, want ErrAlreadyRunning", err)
+	if err := tbl.Run(ctx); !errors.Is(err, table.ErrAlreadyRunning) {
+		t.Errorf("second Run = %v, want table.ErrAlreadyRunning", err)
 	}
 }
 
@@ -340,7 +317,7 @@ func TestStoppedBeforeReady(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	tbl, err := New(Config{Brokers: []string{ln.Addr().String()}, Topic: topic})
+	tbl, err := table.New(table.Config{Brokers: []string{ln.Addr().String()}, Topic: logical})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,18 +329,17 @@ func TestStoppedBeforeReady(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Errorf("Run after cancel = %v, want nil", err)
 	}
-	if err := tbl.WaitReady(context.Background()); !errors.Is(err, ErrStopped) {
-		t.Errorf("WaitReady = %v, want ErrStopped", err)
+	if err := tbl.WaitReady(context.Background()); !errors.Is(err, table.ErrStopped) {
+		t.Errorf("WaitReady = %v, want table.ErrStopped", err)
 	}
 }
 
 // Readers and the consumer run concurrently (meaningful under -race).
 func TestConcurrentReaders(t *testing.T) {
-	brokers := cluster(t, topic)
-	tbl := newTable(t, brokers, nil)
+	tt := newTester(t, logical)
+	tbl := newTable(t, tt, nil)
 	start(t, tbl)
 	waitReady(t, tbl)
-	p := producer(t, brokers)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -382,9 +358,9 @@ func TestConcurrentReaders(t *testing.T) {
 		})
 	}
 	for i := range 200 {
-		put(t, p, rec(fmt.Sprintf("k%d", i%5), fmt.Appendf(nil, "%d", i)))
+		tt.ProduceRecords(rec(fmt.Sprintf("k%d", i%5), fmt.Appendf(nil, "%d", i)))
 	}
-	eventually(t, "last write", func() bool { v, _ := tbl.Get("k4"); return string(v) == "199" })
+	tt.Eventually("last write", func() bool { v, _ := tbl.Get("k4"); return string(v) == "199" })
 	close(stop)
 	wg.Wait()
 }
