@@ -1,16 +1,13 @@
 package zones
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"regexp"
-	"strconv"
-	"strings"
 
+	"github.com/corb-dev/corb/topology/yamlfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -74,46 +71,9 @@ type File struct {
 	Zones   []Zone
 }
 
-// ErrInvalid is matched (errors.Is) by every error Parse returns for a bad zones file.
+// ErrInvalid is matched (errors.Is) by every error Parse returns for a bad
+// zones file, and by each yamlfile.Error in it, along with the error's own kind.
 var ErrInvalid = errors.New("invalid zones file")
-
-// Problem is one thing wrong with a zones file, at a position in it.
-type Problem struct {
-	File   string
-	Line   int    // 1-based; 0 when unknown
-	Column int    // 1-based; 0 when unknown
-	Path   string // e.g. zones[2].cameras[0].polygon[1]
-	Msg    string
-}
-
-func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
-	}
-	if p.Path != "" {
-		fmt.Fprintf(&b, ": %s", p.Path)
-	}
-	fmt.Fprintf(&b, ": %s", p.Msg)
-	return b.String()
-}
-
-// ParseError lists every problem found in a zones file. errors.Is(err, ErrInvalid) holds.
-type ParseError struct {
-	Problems []Problem
-}
-
-func (e *ParseError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		lines[i] = p.String()
-	}
-	return fmt.Sprintf("%d problem(s) in zones file:\n%s", len(e.Problems), strings.Join(lines, "\n"))
-}
-
-// Is reports whether target is ErrInvalid.
-func (e *ParseError) Is(target error) bool { return target == ErrInvalid }
 
 // Load reads and parses the zones file at path.
 func Load(path string) (*File, error) {
@@ -127,9 +87,10 @@ func Load(path string) (*File, error) {
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Parse parses and validates a zones file; name is used in error positions.
-// It reports every problem at once in a *ParseError.
+// It reports every problem at once as yamlfile.Errors.
 //
-// The format (unknown fields, wrong types, aliases and duplicate keys are errors):
+// The format (unknown fields, wrong types and duplicate keys are errors;
+// aliases are followed):
 //
 //	classes: [0]              # optional, detector class ids counted as people
 //	zones:
@@ -144,359 +105,182 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 //	      - camera: vtest
 //	        polygon: [[0.0,0.45],[0.55,0.35],[0.6,1.0],[0.0,1.0]]
 func Parse(name string, data []byte) (*File, error) {
-	p := &parser{file: name}
-	if len(data) > MaxFileSize {
-		p.addAt(0, 0, "", "file is %d bytes, larger than the %d allowed", len(data), MaxFileSize)
-		return nil, p.err()
+	root, err := yamlfile.Load(name, data, "zones file", MaxFileSize)
+	if err != nil {
+		return nil, invalid(err)
 	}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		p.syntax(err)
-		return nil, p.err()
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		p.add(&extra, "", "more than one YAML document")
-	}
-	f := p.file_(&doc)
-	if len(p.problems) > 0 {
-		return nil, p.err()
+	p := &parser{Walker: yamlfile.Walker{File: name}, ids: map[string]int{}}
+	f := p.file(root)
+	if err := p.Err(); err != nil {
+		return nil, invalid(err)
 	}
 	return f, nil
 }
 
+// invalid makes every problem in err, which is yamlfile.Errors, match ErrInvalid too.
+func invalid(err error) error {
+	var es yamlfile.Errors
+	errors.As(err, &es)
+	for _, e := range es {
+		e.Kind = fmt.Errorf("%w: %w", ErrInvalid, e.Kind)
+	}
+	return es
+}
+
 type parser struct {
-	file     string
-	problems []Problem
+	yamlfile.Walker
+	ids map[string]int // zone id → the line it is first written on
 }
 
-func (p *parser) err() error { return &ParseError{Problems: p.problems} }
-
-func (p *parser) addAt(line, col int, path, format string, args ...any) {
-	p.problems = append(p.problems, Problem{File: p.file, Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p *parser) add(n *yaml.Node, path, format string, args ...any) {
-	p.addAt(n.Line, n.Column, path, format, args...)
-}
-
-var lineRE = regexp.MustCompile(`line (\d+)`)
-
-func (p *parser) syntax(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
+// atLeastOne reports an empty list; n and ok are what List returned.
+func (p *parser) atLeastOne(v *yaml.Node, path string, n int, ok bool, what string) {
+	if ok && n == 0 {
+		p.Fail(v, path, yamlfile.ErrInvalid, "must list at least one %s", what)
 	}
-	p.addAt(line, 0, "", "%s", msg)
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias (aliases are not supported)"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return strings.TrimPrefix(n.ShortTag(), "!!") + " " + strconv.Quote(n.Value)
-	}
-	return "nothing"
-}
-
-// fields checks that n is a mapping with only known keys, each at most once,
-// and returns key → value node. It returns nil when n is not a mapping.
-func (p *parser) fields(n *yaml.Node, path string, known ...string) map[string]*yaml.Node {
-	if n.Kind == yaml.AliasNode {
-		p.add(n, path, "aliases are not supported")
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		p.add(n, path, "must be a mapping, not %s", kindName(n))
-		return nil
-	}
-	out := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		kp := join(path, k.Value)
-		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-			p.add(k, path, "key must be a string, not %s", kindName(k))
-			continue
-		}
-		isKnown := false
-		for _, f := range known {
-			if f == k.Value {
-				isKnown = true
-				break
-			}
-		}
-		if !isKnown {
-			p.add(k, kp, "unknown field %q (known: %s)", k.Value, strings.Join(known, ", "))
-			continue
-		}
-		if _, dup := out[k.Value]; dup {
-			p.add(k, kp, "duplicate field %q", k.Value)
-			continue
-		}
-		out[k.Value] = v // an alias value is reported by whoever decodes it
-	}
-	return out
-}
-
-func join(path, field string) string {
-	if path == "" {
-		return field
-	}
-	return path + "." + field
-}
-
-func (p *parser) seq(n *yaml.Node, path string) []*yaml.Node {
-	if n.Kind == yaml.AliasNode {
-		p.add(n, path, "aliases are not supported")
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.add(n, path, "must be a list, not %s", kindName(n))
-		return nil
-	}
-	return n.Content
-}
-
-func (p *parser) str(n *yaml.Node, path string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		p.add(n, path, "must be a string, not %s", kindName(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-func (p *parser) num(n *yaml.Node, path string) (float64, bool) {
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		p.add(n, path, "must be a number, not %s", kindName(n))
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		p.add(n, path, "must be a finite number, not %q", n.Value)
-		return 0, false
-	}
-	return v, true
 }
 
 func (p *parser) unit(n *yaml.Node, path string) float64 {
-	v, ok := p.num(n, path)
+	v, ok := p.Float(n, path)
 	if ok && (v < 0 || v > 1) {
-		p.add(n, path, "must be between 0 and 1, not %g", v)
+		p.Fail(n, path, yamlfile.ErrInvalid, "must be between 0 and 1, got %g", v)
 	}
 	return v
 }
 
-func (p *parser) file_(doc *yaml.Node) *File {
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		p.addAt(0, 0, "", "file is empty; want a mapping with a zones list")
-		return nil
-	}
-	root := doc.Content[0]
-	fs := p.fields(root, "", "classes", "zones")
-	if fs == nil {
-		return nil
-	}
+func (p *parser) file(root *yaml.Node) *File {
 	f := &File{Classes: []int32{0}}
-	if n, ok := fs["classes"]; ok {
-		items := p.seq(n, "classes")
-		if items != nil && len(items) == 0 {
-			p.add(n, "classes", "must list at least one class id")
-		}
-		if len(items) > 0 {
-			f.Classes = f.Classes[:0]
-		}
-		for i, it := range items {
-			ip := fmt.Sprintf("classes[%d]", i)
-			if it.Kind != yaml.ScalarNode || it.Tag != "!!int" {
-				p.add(it, ip, "must be an integer class id, not %s", kindName(it))
-				continue
+	p.Mapping(root, "", yamlfile.Fields{
+		"classes": func(v *yaml.Node, path string) {
+			var classes []int32
+			n, ok := p.List(v, path, func(c *yaml.Node, path string) {
+				if id, ok := p.Int(c, path); ok && (id < 0 || id > math.MaxInt32) {
+					p.Fail(c, path, yamlfile.ErrInvalid, "must be a class id between 0 and 2^31-1, got %d", id)
+				} else if ok {
+					classes = append(classes, int32(id))
+				}
+			})
+			p.atLeastOne(v, path, n, ok, "class id")
+			if len(classes) > 0 {
+				f.Classes = classes
 			}
-			v, err := strconv.ParseInt(it.Value, 0, 32)
-			if err != nil || v < 0 {
-				p.add(it, ip, "must be a class id between 0 and 2^31-1, not %s", it.Value)
-				continue
-			}
-			f.Classes = append(f.Classes, int32(v))
-		}
-	}
-	zn, ok := fs["zones"]
-	if !ok {
-		p.add(root, "", "missing required field \"zones\"")
-		return f
-	}
-	items := p.seq(zn, "zones")
-	if zn.Kind == yaml.SequenceNode && len(items) == 0 {
-		p.add(zn, "zones", "must list at least one zone")
-	}
-	seen := map[string]*yaml.Node{}
-	for i, it := range items {
-		path := fmt.Sprintf("zones[%d]", i)
-		z, idNode := p.zone(it, path)
-		if idNode != nil {
-			if prev, dup := seen[z.ID]; dup {
-				p.add(idNode, path+".id", "duplicate zone id %q (first at line %d)", z.ID, prev.Line)
-			} else {
-				seen[z.ID] = idNode
-			}
-		}
-		f.Zones = append(f.Zones, z)
-	}
+		},
+		"zones": func(v *yaml.Node, path string) {
+			n, ok := p.List(v, path, func(z *yaml.Node, path string) { f.Zones = append(f.Zones, p.zone(z, path)) })
+			p.atLeastOne(v, path, n, ok, "zone")
+		},
+	}, "zones")
 	return f
 }
 
-func (p *parser) zone(n *yaml.Node, path string) (Zone, *yaml.Node) {
+func (p *parser) zone(n *yaml.Node, path string) Zone {
 	z := Zone{Combine: CombineMax, Anchor: AnchorBottomCenter}
-	fs := p.fields(n, path, "id", "name", "combine", "anchor", "min_score", "min_area", "min_height", "cameras")
-	if fs == nil {
-		return z, nil
-	}
-	var idNode *yaml.Node
-	if v, ok := fs["id"]; !ok {
-		p.add(n, path, "missing required field \"id\"")
-	} else if s, ok := p.str(v, path+".id"); ok {
-		if !idPattern.MatchString(s) {
-			p.add(v, path+".id", "zone id %q must match %s", s, idPattern)
-		} else {
-			z.ID, idNode = s, v
-		}
-	}
-	z.Name = z.ID
-	if v, ok := fs["name"]; ok {
-		if s, ok := p.str(v, path+".name"); ok && s != "" {
-			z.Name = s
-		}
-	}
-	if v, ok := fs["combine"]; ok {
-		if s, ok := p.str(v, path+".combine"); ok {
-			switch Combine(s) {
-			case CombineMax, CombineSum:
+	cameras := map[string]int{} // camera → the line it is first written on
+	p.Mapping(n, path, yamlfile.Fields{
+		"id": func(v *yaml.Node, path string) {
+			s, ok := p.String(v, path)
+			first, dup := p.ids[s]
+			switch {
+			case !ok:
+			case !idPattern.MatchString(s):
+				p.Fail(v, path, yamlfile.ErrInvalid, "zone id %q must match %s", s, idPattern)
+			case dup:
+				p.Fail(v, path, yamlfile.ErrDuplicate, "duplicate zone id %q (first at line %d)", s, first)
+			default:
+				z.ID, p.ids[s] = s, v.Line
+			}
+		},
+		"name": func(v *yaml.Node, path string) { z.Name, _ = p.String(v, path) },
+		"combine": func(v *yaml.Node, path string) {
+			if s, ok := p.String(v, path); ok && Combine(s) != CombineMax && Combine(s) != CombineSum {
+				p.Fail(v, path, yamlfile.ErrInvalid, "unknown combine mode %q (want max or sum)", s)
+			} else if ok {
 				z.Combine = Combine(s)
-			default:
-				p.add(v, path+".combine", "unknown combine mode %q (want max or sum)", s)
 			}
-		}
-	}
-	if v, ok := fs["anchor"]; ok {
-		if s, ok := p.str(v, path+".anchor"); ok {
-			switch Anchor(s) {
-			case AnchorBottomCenter, AnchorCenter:
+		},
+		"anchor": func(v *yaml.Node, path string) {
+			if s, ok := p.String(v, path); ok && Anchor(s) != AnchorBottomCenter && Anchor(s) != AnchorCenter {
+				p.Fail(v, path, yamlfile.ErrInvalid, "unknown anchor %q (want bottom_center or center)", s)
+			} else if ok {
 				z.Anchor = Anchor(s)
-			default:
-				p.add(v, path+".anchor", "unknown anchor %q (want bottom_center or center)", s)
 			}
-		}
+		},
+		"min_score":  func(v *yaml.Node, path string) { z.MinScore = p.unit(v, path) },
+		"min_area":   func(v *yaml.Node, path string) { z.MinArea = p.unit(v, path) },
+		"min_height": func(v *yaml.Node, path string) { z.MinHeight = p.unit(v, path) },
+		"cameras": func(v *yaml.Node, path string) {
+			n, ok := p.List(v, path, func(c *yaml.Node, path string) {
+				view, at := p.view(c, path)
+				if first, dup := cameras[view.Camera]; at != nil && dup {
+					p.Fail(at, path+".camera", yamlfile.ErrDuplicate, "camera %q already listed for this zone (first at line %d); use one polygon per camera", view.Camera, first)
+				} else if at != nil {
+					cameras[view.Camera] = at.Line
+					z.Views = append(z.Views, view)
+				}
+			})
+			p.atLeastOne(v, path, n, ok, "camera")
+		},
+	}, "id", "cameras")
+	if z.Name == "" {
+		z.Name = z.ID
 	}
-	if v, ok := fs["min_score"]; ok {
-		z.MinScore = p.unit(v, path+".min_score")
-	}
-	if v, ok := fs["min_area"]; ok {
-		z.MinArea = p.unit(v, path+".min_area")
-	}
-	if v, ok := fs["min_height"]; ok {
-		z.MinHeight = p.unit(v, path+".min_height")
-	}
-	cn, ok := fs["cameras"]
-	if !ok {
-		p.add(n, path, "missing required field \"cameras\"")
-		return z, idNode
-	}
-	items := p.seq(cn, path+".cameras")
-	if cn.Kind == yaml.SequenceNode && len(items) == 0 {
-		p.add(cn, path+".cameras", "must list at least one camera")
-	}
-	seen := map[string]int{}
-	for i, it := range items {
-		cp := fmt.Sprintf("%s.cameras[%d]", path, i)
-		v, camNode := p.view(it, cp)
-		if camNode == nil {
-			continue
-		}
-		if prev, dup := seen[v.Camera]; dup {
-			p.add(camNode, cp+".camera", "camera %q already listed for this zone (cameras[%d]); use one polygon per camera", v.Camera, prev)
-			continue
-		}
-		seen[v.Camera] = i
-		z.Views = append(z.Views, v)
-	}
-	return z, idNode
+	return z
 }
 
-func (p *parser) view(n *yaml.Node, path string) (View, *yaml.Node) {
-	var v View
-	fs := p.fields(n, path, "camera", "polygon")
-	if fs == nil {
-		return v, nil
-	}
-	var camNode *yaml.Node
-	if c, ok := fs["camera"]; !ok {
-		p.add(n, path, "missing required field \"camera\"")
-	} else if s, ok := p.str(c, path+".camera"); ok {
-		if s == "" {
-			p.add(c, path+".camera", "must not be empty")
-		} else {
-			v.Camera, camNode = s, c
-		}
-	}
-	pn, ok := fs["polygon"]
-	if !ok {
-		p.add(n, path, "missing required field \"polygon\"")
-		return v, camNode
-	}
-	v.Polygon = p.polygon(pn, path+".polygon")
-	return v, camNode
+// view reads one camera's view of a zone, and where its camera is written
+// (nil when the camera is missing or bad).
+func (p *parser) view(n *yaml.Node, path string) (v View, camera *yaml.Node) {
+	p.Mapping(n, path, yamlfile.Fields{
+		"camera": func(c *yaml.Node, path string) {
+			if s, ok := p.String(c, path); ok && s == "" {
+				p.Fail(c, path, yamlfile.ErrInvalid, "must not be empty")
+			} else if ok {
+				v.Camera, camera = s, c
+			}
+		},
+		"polygon": func(c *yaml.Node, path string) { v.Polygon = p.polygon(c, path) },
+	}, "camera", "polygon")
+	return v, camera
 }
 
 func (p *parser) polygon(n *yaml.Node, path string) Polygon {
-	items := p.seq(n, path)
-	if n.Kind != yaml.SequenceNode {
-		return nil
-	}
-	if len(items) < 3 {
-		p.add(n, path, "a polygon needs at least 3 points, has %d", len(items))
-	}
-	poly := make(Polygon, 0, len(items))
+	var poly Polygon
 	bad := false
-	for i, it := range items {
-		pp := fmt.Sprintf("%s[%d]", path, i)
-		if it.Kind != yaml.SequenceNode {
-			p.seq(it, pp) // reports the wrong kind
+	count, ok := p.List(n, path, func(pt *yaml.Node, path string) {
+		if xy, ok := p.point(pt, path); ok {
+			poly = append(poly, xy)
+		} else {
 			bad = true
-			continue
 		}
-		xy := it.Content
-		if len(xy) != 2 {
-			p.add(it, pp, "a point is [x, y], got %d numbers", len(xy))
-			bad = true
-			continue
+	})
+	switch {
+	case !ok:
+		return nil
+	case count < 3:
+		p.Fail(n, path, yamlfile.ErrInvalid, "a polygon needs at least 3 points, has %d", count)
+	case !bad:
+		if msg := poly.check(); msg != "" {
+			p.Fail(n, path, yamlfile.ErrInvalid, "%s", msg)
 		}
-		x, okx := p.num(xy[0], pp+".x")
-		y, oky := p.num(xy[1], pp+".y")
-		if !okx || !oky {
-			bad = true
-			continue
-		}
-		if x < 0 || x > 1 || y < 0 || y > 1 {
-			p.add(it, pp, "point [%g, %g] is outside the frame: coordinates are normalised to 0..1", x, y)
-			bad = true
-			continue
-		}
-		poly = append(poly, Point{x, y})
-	}
-	if bad || len(poly) < 3 {
-		return poly
-	}
-	if msg := poly.check(); msg != "" {
-		p.add(n, path, "%s", msg)
 	}
 	return poly
+}
+
+func (p *parser) point(n *yaml.Node, path string) (Point, bool) {
+	var xy []float64
+	count, ok := p.List(n, path, func(c *yaml.Node, path string) {
+		if v, ok := p.Float(c, path); ok {
+			xy = append(xy, v)
+		}
+	})
+	switch {
+	case !ok:
+	case count != 2:
+		p.Fail(n, path, yamlfile.ErrInvalid, "a point is [x, y], got %d numbers", count)
+	case len(xy) < 2:
+	case xy[0] < 0 || xy[0] > 1 || xy[1] < 0 || xy[1] > 1:
+		p.Fail(n, path, yamlfile.ErrInvalid, "point [%g, %g] is outside the frame: coordinates are normalised to 0..1", xy[0], xy[1])
+	default:
+		return Point{xy[0], xy[1]}, true
+	}
+	return Point{}, false
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/corb-dev/corb/schemas"
+	"github.com/corb-dev/corb/topology/yamlfile"
 )
 
 const square = `
@@ -122,13 +123,15 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want []string // substrings, one problem each, in order
 	}{
-		{"empty", ``, []string{"file is empty"}},
-		{"syntax", "zones: [\n", []string{"zones.yaml:1:0: "}},
+		{"empty", ``, []string{"zones.yaml: empty zones file document"}},
+		{"too large", "#" + strings.Repeat(" ", MaxFileSize), []string{"zones.yaml: file is 1048577 bytes, larger than the 1048576 allowed"}},
+		{"two documents", "zones: []\n---\nzones: []\n", []string{"zones.yaml:2:1: more than one YAML document"}},
+		{"syntax", "zones: [\n", []string{"zones.yaml:1: did not find expected node content"}},
 		{"not a mapping", "- a\n", []string{":1:1: must be a mapping"}},
 		{"unknown top field", "zone: []\n", []string{`:1:1: zone: unknown field "zone"`, `missing required field "zones"`}},
 		{"unknown zone field and wrong types all at once",
 			"zones:\n  - id: a\n    colour: red\n    min_score: high\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
-			[]string{`:3:5: zones[0].colour: unknown field "colour"`, `:4:16: zones[0].min_score: must be a number, not str "high"`}},
+			[]string{`:3:5: zones[0].colour: unknown field "colour"`, `:4:16: zones[0].min_score: must be a number, got string "high"`}},
 		{"unknown combine and anchor",
 			"zones:\n  - id: a\n    combine: avg\n    anchor: top\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
 			[]string{`:3:14: zones[0].combine: unknown combine mode "avg"`, `:4:13: zones[0].anchor: unknown anchor "top"`}},
@@ -145,15 +148,21 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate ids and cameras", "zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
 			[]string{`:6:17: zones[0].cameras[1].camera: camera "c" already listed`, `:8:9: zones[1].id: duplicate zone id "a" (first at line 2)`}},
 		{"duplicate key", "zones:\n  - id: a\n    id: b\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
-			[]string{`:3:5: zones[0].id: duplicate field "id"`}},
+			[]string{`:3:5: zones[0].id: field "id" given twice`}},
 		{"missing fields and bad id", "zones:\n  - name: x\n  - id: 'bad id'\n    cameras: []\n",
 			[]string{`:2:5: zones[0]: missing required field "id"`, `missing required field "cameras"`, `zones[1].id: zone id "bad id" must match`, `zones[1].cameras: must list at least one camera`}},
 		{"numeric id must be quoted", "zones:\n  - id: 2\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
-			[]string{`zones[0].id: must be a string, not int "2"`}},
-		{"aliases refused", "p: &p [[0,0],[1,0],[1,1]]\nzones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: *p\n",
-			[]string{`unknown field "p"`, `polygon: aliases are not supported`}},
+			[]string{`zones[0].id: must be a string, got int 2`}},
+		{"anchors only where fields may be", "p: &p [[0,0],[1,0],[1,1]]\nzones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: *p\n",
+			[]string{`:1:1: p: unknown field "p"`}},
+		{"errors in an aliased node are where it is written", "zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: &p [[0,0],[1,0],[2,1]]\n      - camera: d\n        polygon: *p\n",
+			[]string{`:5:34: zones[0].cameras[0].polygon[2]: point [2, 1] is outside the frame`, `:5:34: zones[0].cameras[1].polygon[2]: point [2, 1] is outside the frame`}},
 		{"bad classes", "classes: [person]\nzones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
-			[]string{`classes[0]: must be an integer class id`}},
+			[]string{`:1:11: classes[0]: must be an integer, got string "person"`}},
+		{"class ids out of range", "classes: [1, -1, 2147483648]\nzones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
+			[]string{`classes[1]: must be a class id between 0 and 2^31-1, got -1`, `classes[2]: must be a class id between 0 and 2^31-1, got 2147483648`}},
+		{"no classes", "classes: []\nzones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,0],[1,1]]\n",
+			[]string{`:1:10: classes: must list at least one class id`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,16 +170,19 @@ func TestParseErrors(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("err is %T, want *ParseError", err)
+			var es yamlfile.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("err is %T, want yamlfile.Errors", err)
 			}
-			if len(pe.Problems) != len(tt.want) {
-				t.Fatalf("got %d problems, want %d:\n%v", len(pe.Problems), len(tt.want), err)
+			if len(es) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(es), len(tt.want), err)
 			}
 			for i, w := range tt.want {
-				if s := pe.Problems[i].String(); !strings.Contains(s, w) {
+				if s := es[i].Error(); !strings.Contains(s, w) {
 					t.Errorf("problem %d = %q, want it to contain %q", i, s, w)
+				}
+				if !errors.Is(es[i], ErrInvalid) {
+					t.Errorf("problem %d does not match ErrInvalid: %v", i, es[i])
 				}
 			}
 		})
@@ -185,6 +197,35 @@ func TestParseDefaults(t *testing.T) {
 	z := f.Zones[0]
 	if z.Name != "a" || z.Combine != CombineMax || z.Anchor != AnchorBottomCenter || len(f.Classes) != 1 || f.Classes[0] != 0 {
 		t.Errorf("defaults not applied: %+v classes %v", z, f.Classes)
+	}
+}
+
+func TestParseAliases(t *testing.T) {
+	f, err := Parse("z", []byte("zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: &p [[0,0],[1,0],[1,1]]\n  - id: b\n    combine: sum\n    cameras:\n      - camera: c\n        polygon: *p\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Zones) != 2 || len(f.Zones[1].Views) != 1 || len(f.Zones[1].Views[0].Polygon) != 3 || f.Zones[1].Views[0].Polygon[1] != (Point{1, 0}) {
+		t.Errorf("aliased polygon not read: %+v", f.Zones)
+	}
+}
+
+// TestParseErrorKinds: each problem keeps its own kind besides ErrInvalid.
+func TestParseErrorKinds(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		kind error
+	}{
+		{"zones: [\n", yamlfile.ErrSyntax},
+		{"zone: []\n", yamlfile.ErrUnknownField},
+		{"zones: {}\n", yamlfile.ErrType},
+		{"zones: [{id: a}]\n", yamlfile.ErrMissing},
+		{"zones: [{id: a, cameras: [{camera: c, polygon: [[0,0],[1,0],[1,1]]}]}, {id: a, cameras: [{camera: c, polygon: [[0,0],[1,0],[1,1]]}]}]\n", yamlfile.ErrDuplicate},
+	} {
+		_, err := Parse("z", []byte(tt.yaml))
+		if !errors.Is(err, tt.kind) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: err %v, want it to match %v and ErrInvalid", tt.yaml, err, tt.kind)
+		}
 	}
 }
 
