@@ -2,6 +2,8 @@ package zones
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/runtimetest"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -251,5 +254,47 @@ func TestOperatorDeployZonesFile(t *testing.T) {
 	}
 	if len(res[0].Outputs) != len(f.Zones) || len(f.Zones) == 0 {
 		t.Errorf("%d outputs for %d zones", len(res[0].Outputs), len(f.Zones))
+	}
+}
+
+// Through the runtime, the counts come out keyed by zone — each zone's on
+// one partition, whichever camera saw it — and a record that is not
+// Detections is dead-lettered, the rest of its batch going on.
+func TestOperatorThroughTheRuntime(t *testing.T) {
+	tt := runtimetest.New(t, runtimetest.Topics(3, "detections", "zone-counts"), runtimetest.Topics(1, "detections-dlq"))
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tt.ProduceAvro("detections", "cam1", &schemas.Detections{CameraID: "cam1", CaptureTime: at, Boxes: []schemas.Box{person(0.4, 0.5, 0.3, 0.9)}})
+	tt.Produce("detections", "cam1", []byte("not avro"))
+	tt.ProduceAvro("detections", "cam2", &schemas.Detections{CameraID: "cam2", CaptureTime: at})
+	tt.Run(runtimetest.Operator{Name: "zones", Inputs: []string{"detections"}, Outputs: []string{"zone-counts"},
+		DeadLetter: "detections-dlq", Operator: newTestOperator(t, nil)})
+
+	counts := map[string][]int32{}
+	partitions := map[string]map[int32]bool{}
+	for _, r := range tt.Expect("zone-counts", 3) {
+		var zc schemas.ZoneCounts
+		if err := schemas.Unmarshal(r.Value, &zc); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != zc.ZoneID {
+			t.Errorf("count of %s keyed %q", zc.ZoneID, r.Key)
+		}
+		counts[zc.ZoneID] = append(counts[zc.ZoneID], zc.Count)
+		if partitions[zc.ZoneID] == nil {
+			partitions[zc.ZoneID] = map[int32]bool{}
+		}
+		partitions[zc.ZoneID][r.Partition] = true
+	}
+	slices.Sort(counts["hall"])
+	if fmt.Sprint(counts) != "map[hall:[0 0] room:[1]]" {
+		t.Errorf("counts %v, want room [1] and hall [0 0]", counts)
+	}
+	if len(partitions["hall"]) != 1 {
+		t.Errorf("hall's counts are on partitions %v, want one", partitions["hall"])
+	}
+	dl := tt.DeadLetters("detections-dlq", 1)[0]
+	if string(dl.Value) != "not avro" || dl.Reason != "permanent" || dl.Operator != "zones" || dl.Topic != "detections" {
+		t.Errorf("dead letter %q: %s from %s of %s, want the garbage, permanent, from zones of detections",
+			dl.Value, dl.Reason, dl.Operator, dl.Topic)
 	}
 }
