@@ -44,7 +44,7 @@ func TestGraphGolden(t *testing.T) {
 func TestGraphEscapes(t *testing.T) {
 	s := &topology.Spec{
 		Topics:    []topology.Topic{{Name: "in", Partitions: 1, Schema: "bytes"}},
-		Operators: []topology.Operator{{Name: "op", Kind: "passthrough", Inputs: []string{"in"}, Replicas: 1, Guarantee: topology.ExactlyOnce, Match: topology.Match{"f": {`a"b`}}}},
+		Operators: []topology.Operator{{Name: "op", Kind: "passthrough", Inputs: []string{"in"}, Replicas: 1, Guarantee: topology.ExactlyOnce, Match: topology.Match{"f": {topology.Exact(`a"b`)}}}},
 	}
 	if m := s.Mermaid(); !strings.Contains(m, `|"f: a#quot;b"|`) {
 		t.Errorf("Mermaid label not escaped:\n%s", m)

@@ -78,22 +78,7 @@ func join(path, key string) string              { return yamlfile.Key(path, key)
 func index(path string, i int) string           { return yamlfile.Index(path, i) }
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
-func (p *parser) match(n *yaml.Node, path string) Match {
-	return keyed(p, n, path, "a mapping of field: [patterns]", "field", func(v *yaml.Node, fp string) ([]string, bool) {
-		if v.Kind != yaml.SequenceNode {
-			p.fail(v, fp, ErrType, "must be a list of patterns, got %s", describe(v))
-			return nil, false
-		}
-		pats := make([]string, 0, len(v.Content))
-		for j, c := range v.Content {
-			c = resolve(c)
-			ip := index(fp, j)
-			p.pos[ip] = p.at(c)
-			pats = append(pats, p.scalar(c, ip))
-		}
-		return pats, true
-	})
-}
+func (p *parser) match(n *yaml.Node, path string) Match { return p.parseMatch(n, path) }
 
 func (p *parser) spec(n *yaml.Node, s *Spec) {
 	p.Mapping(n, "", yamlfile.Fields{

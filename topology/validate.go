@@ -355,20 +355,7 @@ func (s *Spec) checkConfig(l *errorList, path string, o *Operator, check func(*O
 
 // checkMatch checks patterns, and that each field exists in every topic's schema.
 func (s *Spec) checkMatch(l *errorList, path string, m Match, ts []*Topic, noun string, cfg validateConfig) {
-	for _, field := range sortedKeys(m) {
-		fp := join(path, field)
-		if field == "" {
-			l.add(path, ErrInvalid, "empty field name")
-			continue
-		}
-		if len(m[field]) == 0 {
-			l.add(fp, ErrInvalid, "no patterns for field %q", field)
-		}
-		for k, p := range m[field] {
-			if why := checkPattern(p); why != "" {
-				l.add(index(fp, k), ErrInvalid, "%s", why)
-			}
-		}
+	m.check(l, path, noun == "output", func(field, fp string) {
 		for _, t := range ts {
 			has, known := cfg.hasField(t.Schema, field)
 			switch {
@@ -378,7 +365,7 @@ func (s *Spec) checkMatch(l *errorList, path string, m Match, ts []*Topic, noun 
 				l.add(fp, ErrSchema, "%s %q (schema %s) has no field %q", noun, t.Name, t.Schema, field)
 			}
 		}
-	}
+	})
 }
 
 // hasField reports whether schema has field; known is false when that cannot be told.
@@ -441,7 +428,7 @@ func (s *Spec) routes() [][]edge {
 			for _, t := range to.Inputs {
 				switch {
 				case slices.Contains(from.Outputs, t) && mayReach(from.Emits[t], to.Match):
-				case t == from.OnFailure && mayReach(from.Match, to.Match):
+				case t == from.OnFailure && mayBoth(from.Match, to.Match):
 				default:
 					continue
 				}
