@@ -9,9 +9,13 @@ import (
 	"github.com/corb-dev/corb/topology"
 )
 
+// defaultTopology is Corb's own topology file, a realistic input.
+const defaultTopology = "../deploy/topology.yaml"
+
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-// testKinds mirrors what the operator registry declares for the built-in kinds.
+// testKinds are kinds for the validator's own tests, shaped like the built-in
+// ones; the default topology is checked against the real registry in cmd/corb.
 func testKinds() topology.Kinds {
 	cmd := []string{"corb.Command"}
 	return topology.Kinds{

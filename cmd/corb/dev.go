@@ -94,7 +94,7 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 	var missing []string
 	for i := range spec.Operators {
 		op := &spec.Operators[i]
-		if builtins()[op.Kind].build == nil {
+		if !buildable(op.Kind) {
 			missing = append(missing, op.Name)
 			continue
 		}
@@ -225,7 +225,7 @@ func ingestVideo(ctx context.Context, cmd *cli.Command, spec *topology.Spec, bs 
 func waitCaughtUp(ctx context.Context, tap *console.Tap, spec *topology.Spec, frames int64, ops *outcome) error {
 	detecting := false
 	for _, op := range spec.Operators {
-		if op.Kind == "detect" && builtins()[op.Kind].build != nil {
+		if op.Kind == "detect" && buildable(op.Kind) {
 			detecting = true
 		}
 	}

@@ -3,90 +3,100 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"os"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v3"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/detect"
+	"github.com/corb-dev/corb/operators/kind"
 	"github.com/corb-dev/corb/operators/passthrough"
+	"github.com/corb-dev/corb/operators/presence"
+	"github.com/corb-dev/corb/operators/zones"
 	"github.com/corb-dev/corb/topology"
 )
 
-// buildEnv is what a kind may use to build an operator.
-type buildEnv struct {
-	Spec     *topology.Spec
-	Log      *slog.Logger
-	Registry prometheus.Registerer // for kind-specific metrics
-}
-
-// kind is a built-in operator kind: what the topology knows of it, and how to build one.
-type kind struct {
-	spec topology.KindSpec
-	// build makes the operator for op; nil when the kind is declared (so topologies
-	// using it validate) but not part of this build yet.
-	build func(ctx context.Context, env buildEnv, op *topology.Operator) (operators.Operator, error)
-}
-
-func builtins() map[string]kind {
-	cmd := []string{"corb.Command"}
-	return map[string]kind{
-		"passthrough": {
-			spec:  topology.KindSpec{Inputs: []string{topology.SchemaAny}, Outputs: []string{topology.SchemaAny}},
-			build: buildPassthrough,
-		},
-		"detect":   {spec: topology.KindSpec{Inputs: []string{"corb.Frame"}, Outputs: []string{"corb.Detections"}}, build: buildDetect},
-		"zones":    {spec: topology.KindSpec{Inputs: []string{"corb.Detections"}, Outputs: []string{"corb.ZoneCounts"}}, build: buildZones},
-		"presence": {spec: topology.KindSpec{Inputs: []string{"corb.ZoneCounts"}, Outputs: []string{"corb.PresenceEvent"}, Stateful: true}, build: buildPresence},
-		"rules":    {spec: topology.KindSpec{Inputs: []string{"corb.PresenceEvent"}, Outputs: cmd, Tables: []string{"corb.Command", topology.SchemaBytes}, Stateful: true}},
-		"cleaning": {spec: topology.KindSpec{Inputs: cmd, Outputs: cmd}},
-		"commands": {spec: topology.KindSpec{Inputs: cmd, Outputs: cmd, Tables: []string{"corb.PresenceEvent"}}},
-		"sms":      {spec: topology.KindSpec{Inputs: cmd}},
+// builtins is every kind this binary knows: one line per kind, declared in
+// its own package (see CONTRIBUTING.md, "Adding an operator kind").
+func builtins() *kind.Registry {
+	r, err := kind.NewRegistry(
+		passthrough.Kind(),
+		detect.Kind(),
+		zones.Kind(),
+		presence.Kind(),
+		plannedKind("rules", "events ⋈ subscriptions and cleaning policy → commands",
+			[]kind.Port{{Role: "events", Schemas: []string{"corb.PresenceEvent"}}},
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
+			[]kind.Port{{Role: "tables", Schemas: []string{"corb.Command", topology.SchemaBytes}, Optional: true, Repeated: true}}, true),
+		plannedKind("cleaning", "request_cleaning → a cleaning report → send_sms to the cleaners",
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}}, nil, false),
+		plannedKind("commands", "status / subscribe / unsubscribe / help → replies and subscriptions",
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
+			[]kind.Port{{Role: "commands and subscriptions", Schemas: []string{"corb.Command"}, Repeated: true}},
+			[]kind.Port{{Role: "occupancy", Schemas: []string{"corb.PresenceEvent"}, Optional: true, Repeated: true}}, false),
+		kind.Declare(kind.Decl[struct{}]{Name: "sms", Summary: "send_sms → Twilio → phones, never twice", Stateful: true,
+			Inputs: []kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
+			State:  []kind.Port{{Role: "sent log", Schemas: []string{topology.SchemaBytes}, Optional: true}}}),
+	)
+	if err != nil {
+		panic(err) // the list above is fixed: any test of this package catches it
 	}
+	return r
 }
 
-// builtinKinds is the topology's view of the built-in kinds.
-func builtinKinds() topology.Kinds {
-	ks := topology.Kinds{}
-	for name, k := range builtins() {
-		ks[name] = k.spec
-	}
-	return ks
+// plannedKind declares a kind whose topologies validate but that this build
+// cannot run yet (no config keys).
+func plannedKind(name, summary string, in, out, tables []kind.Port, stateful bool) kind.Kind {
+	return kind.Declare(kind.Decl[struct{}]{Name: name, Summary: summary, Inputs: in, Outputs: out, Tables: tables, Stateful: stateful})
 }
+
+// buildEnv is what a kind may use to build an operator; an unset Getenv
+// reads this process's environment.
+type buildEnv = kind.Env
+
+// builtinKinds is the topology's view of the built-in kinds; config checks
+// read this process's environment.
+func builtinKinds() topology.Kinds { return builtins().Topology(kind.Env{Getenv: os.Getenv}) }
 
 // buildOperator builds the operator op of the topology.
 func buildOperator(ctx context.Context, env buildEnv, op *topology.Operator) (operators.Operator, error) {
-	k, ok := builtins()[op.Kind]
-	if !ok {
-		return nil, fmt.Errorf("%s: operator %q: unknown kind %q", op.Pos, op.Name, op.Kind)
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
 	}
-	if k.build == nil {
-		return nil, fmt.Errorf("operator %q: kind %q is not part of this build yet", op.Name, op.Kind)
-	}
-	return k.build(ctx, env, op)
+	return builtins().Build(ctx, env, op)
 }
 
-func buildPassthrough(_ context.Context, _ buildEnv, op *topology.Operator) (operators.Operator, error) {
-	var cfg passthrough.Config
-	if err := oneOutput(op, &cfg); err != nil {
-		return nil, err
-	}
-	return passthrough.New(op.Outputs[0], cfg), nil
+// buildable reports whether this build can run operators of the named kind.
+func buildable(name string) bool {
+	k, ok := builtins().Lookup(name)
+	return ok && k.Buildable()
 }
 
-// topicOf is spec's topic name, if there is a spec (tests build kinds without one).
-func topicOf(spec *topology.Spec, name string) (*topology.Topic, bool) {
-	if spec == nil {
-		return nil, false
+// kindsCommand is `corb kinds`: every operator kind with its topics and config keys.
+func kindsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "kinds",
+		Usage: "list the operator kinds: what each does, the topics it takes, its config keys, types, defaults and meaning",
+		Description: `The kind of an operator (its 'kind:' in the topology) decides what it does,
+which topics it reads and writes, and the keys of its 'config:' block. Every
+key is optional; 'corb topology validate' checks each operator's config
+against its kind.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Usage: "`text` or markdown (the README's table)", Value: "text"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() > 0 {
+				return fmt.Errorf("kinds takes no arguments, got %q", cmd.Args().Slice())
+			}
+			switch cmd.String("format") {
+			case "text":
+				return builtins().WriteText(cmd.Root().Writer)
+			case "markdown", "md":
+				return builtins().WriteMarkdown(cmd.Root().Writer)
+			default:
+				return fmt.Errorf("--format %q: want text or markdown", cmd.String("format"))
+			}
+		},
 	}
-	return spec.Topic(name)
-}
-
-// oneOutput checks that op, of a kind that writes one topic, has exactly one
-// output, and decodes its config into cfg (strictly; an absent config leaves
-// cfg as it is).
-func oneOutput(op *topology.Operator, cfg any) error {
-	if len(op.Outputs) != 1 {
-		return fmt.Errorf("%s: operator %q: %s needs exactly one output, has %d", op.Pos, op.Name, op.Kind, len(op.Outputs))
-	}
-	return op.Config.Decode(cfg)
 }

@@ -32,6 +32,7 @@ Start with 'corb dev': the whole pipeline on an embedded broker, no setup needed
 		Commands: []*cli.Command{
 			devCommand(),
 			topologyCommand(),
+			kindsCommand(),
 			runCommand(),
 			detectCommand(),
 			ingestCommand(),
