@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"io"
+	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +20,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/corb-dev/corb/operators/detect"
+	"github.com/corb-dev/corb/operators/detect/turbojpeg"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -60,10 +65,8 @@ Examples:
 			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library `PATH` (default: $CORB_ORT_LIB, then the cache)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			files := cmd.Args().Slice()
-			if len(files) == 0 {
-				return errors.New("detect: no FILE given (see corb detect --help)")
-			}
+			quietVideoLibraries()
+			files := cmd.Args().Slice() // at least one: checkArgs
 			if cmd.Int("every") < 1 {
 				return errors.New("detect: --every must be at least 1")
 			}
@@ -90,17 +93,32 @@ Examples:
 				return err
 			}
 			defer d.Close()
-			r := detectRun{d: d, out: json.NewEncoder(cmd.Root().Writer), draw: cmd.String("draw"),
+			jpeg, err := turbojpeg.NewDecoder()
+			if err != nil {
+				return err
+			}
+			defer jpeg.Close()
+			r := detectRun{d: d, jpeg: jpeg, out: json.NewEncoder(cmd.Root().Writer), draw: cmd.String("draw"),
 				every: cmd.Int("every"), maxFrames: cmd.Int("max-frames"), batch: max(1, cmd.Int("batch"))}
 			if r.draw != "" {
 				if err := os.MkdirAll(r.draw, 0o755); err != nil {
 					return err
 				}
 			}
+			// A bad file is reported and the others are still detected; the
+			// exit status says that one failed.
+			var failed []string
 			for _, f := range files {
 				if err := r.file(ctx, f); err != nil {
-					return err
+					if ctx.Err() != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.Root().ErrWriter, "corb detect: %v\n", err)
+					failed = append(failed, f)
 				}
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("detect: %d of %d files failed: %s", len(failed), len(files), strings.Join(failed, ", "))
 			}
 			return nil
 		},
@@ -109,6 +127,7 @@ Examples:
 
 type detectRun struct {
 	d                       *detect.Detector
+	jpeg                    *turbojpeg.Decoder
 	out                     *json.Encoder
 	draw                    string
 	every, maxFrames, batch int
@@ -151,23 +170,119 @@ type detectLine struct {
 	Boxes       []detectBox `json:"boxes"`
 }
 
+// quietVideoLibraries keeps OpenCV's and FFmpeg's own warnings about a bad
+// file off the terminal: detect says what is wrong with each file itself.
+// Both libraries read their level from the environment when they first log or
+// open a video, so this runs before any file is touched. A level the user set
+// is kept (OPENCV_FFMPEG_LOGLEVEL=-8 is FFmpeg's AV_LOG_QUIET).
+func quietVideoLibraries() {
+	for k, v := range map[string]string{"OPENCV_LOG_LEVEL": "ERROR", "OPENCV_FFMPEG_LOGLEVEL": "-8"} {
+		if _, set := os.LookupEnv(k); !set {
+			_ = os.Setenv(k, v) // cannot fail for these names and values
+		}
+	}
+}
+
+// errNotMedia is wrapped by the error for a file that is neither an image
+// nor a video that can be decoded.
+var errNotMedia = errors.New("not a decodable image or video")
+
+// sniffFile opens path before any library does, so that a missing or
+// unreadable file is said to be so, and returns its first bytes.
+func sniffFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: missing (no such file)", path)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("%s: unreadable (permission denied)", path)
+	case err != nil:
+		return nil, fmt.Errorf("%s: cannot open: %w", path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s: %w: a directory", path, errNotMedia)
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && (err == nil || errors.Is(err, io.EOF)):
+		return nil, fmt.Errorf("%s: %w: empty", path, errNotMedia)
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%s: unreadable: %w", path, err)
+	}
+	return head[:n], nil
+}
+
+// imageKind is the image format of a file's first bytes, "" if none OpenCV reads.
+func imageKind(head []byte) string {
+	if bytes.HasPrefix(head, []byte("II*\x00")) || bytes.HasPrefix(head, []byte("MM\x00*")) {
+		return "image/tiff"
+	}
+	switch k := http.DetectContentType(head); k {
+	case "image/jpeg", "image/png", "image/bmp", "image/webp":
+		return k
+	}
+	return ""
+}
+
+// readImage decodes an image file. JPEGs go through libjpeg-turbo's TurboJPEG
+// API, which keeps libjpeg's warnings to itself (OpenCV lets them print), and
+// must be complete: libjpeg would fill a truncated one in with grey.
+func (r *detectRun) readImage(path, kind string) (gocv.Mat, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("%s: unreadable: %w", path, err)
+	}
+	if kind == "image/jpeg" {
+		if !bytes.HasSuffix(bytes.TrimRight(b, "\x00"), []byte{0xff, 0xd9}) {
+			return gocv.Mat{}, fmt.Errorf("%s: %w: a truncated JPEG (no end-of-image marker)", path, errNotMedia)
+		}
+		m, _, _, err := r.jpeg.Decode(b, nil)
+		if err != nil {
+			return gocv.Mat{}, fmt.Errorf("%s: %w: a damaged JPEG: %v", path, errNotMedia, err)
+		}
+		return m, nil
+	}
+	m, err := gocv.IMDecode(b, gocv.IMReadColor)
+	if err == nil && m.Empty() {
+		m.Close()
+		err = errors.New("OpenCV cannot decode it")
+	}
+	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("%s: %w: a damaged %s: %v", path, errNotMedia, kind, err)
+	}
+	return m, nil
+}
+
+// file detects every frame (by --every, up to --max-frames) of the image or
+// video at path. Images are told by their content, so a photo named .avi is
+// still read as one; a file with an image's extension and other content is an
+// error, anything else is handed to FFmpeg as a video.
 func (r *detectRun) file(ctx context.Context, path string) error {
-	if detectImageExts[strings.ToLower(filepath.Ext(path))] {
-		m := gocv.IMRead(path, gocv.IMReadColor)
-		if m.Empty() {
-			m.Close()
-			return fmt.Errorf("detect: cannot read image %s", path)
+	head, err := sniffFile(path)
+	if err != nil {
+		return err
+	}
+	if kind := imageKind(head); kind != "" {
+		m, err := r.readImage(path, kind)
+		if err != nil {
+			return err
 		}
 		return r.flush(ctx, path, []detectFrame{{mat: m, index: 0}})
 	}
+	if detectImageExts[strings.ToLower(filepath.Ext(path))] {
+		return fmt.Errorf("%s: %w: named like an image, but its content is %s", path, errNotMedia, http.DetectContentType(head))
+	}
 	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
+	if err == nil && !vc.IsOpened() {
+		vc.Close()
+		err = errors.New("FFmpeg cannot open it")
+	}
 	if err != nil {
-		return fmt.Errorf("detect: cannot open video %s: %w", path, err)
+		return fmt.Errorf("%s: %w (%v)", path, errNotMedia, err)
 	}
 	defer vc.Close()
-	if !vc.IsOpened() {
-		return fmt.Errorf("detect: cannot open video %s", path)
-	}
 	var pending []detectFrame
 	done := 0
 	for i := 0; r.maxFrames == 0 || done < r.maxFrames; i++ {
@@ -190,7 +305,7 @@ func (r *detectRun) file(ctx context.Context, path string) error {
 		}
 	}
 	if done == 0 {
-		return fmt.Errorf("detect: no frames decoded from %s", path)
+		return fmt.Errorf("%s: %w: FFmpeg opened it but decoded no frame", path, errNotMedia)
 	}
 	return r.flush(ctx, path, pending)
 }
@@ -211,7 +326,7 @@ func (r *detectRun) flush(ctx context.Context, path string, frames []detectFrame
 	}
 	boxes, t, err := r.d.Detect(ctx, mats)
 	if err != nil {
-		return fmt.Errorf("detect: %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	perFrame := float64(t.Inference.Microseconds()) / 1000 / float64(len(frames))
 	for i, f := range frames {
@@ -251,7 +366,7 @@ func detectDraw(dir, path string, f detectFrame, boxes []schemas.Box) error {
 	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	name := filepath.Join(dir, fmt.Sprintf("%s-%06d.png", base, f.index))
 	if !gocv.IMWrite(name, img) {
-		return fmt.Errorf("detect: cannot write %s", name)
+		return fmt.Errorf("%s: cannot write %s", path, name)
 	}
 	return nil
 }

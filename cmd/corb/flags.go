@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -99,4 +101,72 @@ func brokers(cmd *cli.Command) []string {
 		}
 	}
 	return out
+}
+
+// errUsage is wrapped by every error that says the command line does not fit
+// the command (a stray or missing argument); main exits 2 for it.
+var errUsage = errors.New("usage")
+
+// usageError is a command line that does not fit cmd.
+type usageError struct {
+	cmd string // full name, "corb topology validate"
+	msg string
+}
+
+func (e *usageError) Error() string {
+	return fmt.Sprintf("%s: %s (see '%s --help')", e.cmd, e.msg, e.cmd)
+}
+
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+func usageErrorf(cmd *cli.Command, format string, args ...any) error {
+	return &usageError{cmd: cmd.FullName(), msg: fmt.Sprintf(format, args...)}
+}
+
+// arity is how many positional arguments a command takes, read from its
+// ArgsUsage so that its help and this check cannot disagree: each word is one
+// argument, "[X]" optional, "X..." repeatable. "" takes none, "FILE..." one or
+// more, "[FILE]" at most one, "[SOURCE...]" any number. max < 0: no limit.
+func arity(argsUsage string) (min, max int) {
+	for _, w := range strings.Fields(argsUsage) {
+		optional := strings.HasPrefix(w, "[")
+		if strings.HasSuffix(strings.TrimSuffix(w, "]"), "...") {
+			max = -1
+		} else if max >= 0 {
+			max++
+		}
+		if !optional {
+			min++
+		}
+	}
+	return min, max
+}
+
+// checkArgs is the root's ArgValidator, so it runs for every command before
+// its action: positional arguments must fit the command's ArgsUsage, and a
+// command with subcommands takes none (its argument is an unknown command).
+func checkArgs(_ context.Context, cmd *cli.Command) error {
+	if cmd.Name == "help" { // urfave/cli's own help command reads its arguments itself
+		return nil
+	}
+	args := cmd.Args().Slice()
+	var subs []string // urfave/cli gives every command a help subcommand
+	for _, c := range cmd.Commands {
+		if c.Name != "help" {
+			subs = append(subs, c.Name)
+		}
+	}
+	if len(subs) > 0 && len(args) > 0 {
+		return usageErrorf(cmd, "unknown command %q (want one of %s)", args[0], strings.Join(subs, ", "))
+	}
+	min, max := arity(cmd.ArgsUsage)
+	switch {
+	case max == 0 && len(args) > 0:
+		return usageErrorf(cmd, "takes no arguments, got %q", args)
+	case max > 0 && len(args) > max:
+		return usageErrorf(cmd, "takes at most %d argument(s) (%s), got %d: %q", max, cmd.ArgsUsage, len(args), args)
+	case len(args) < min:
+		return usageErrorf(cmd, "missing argument: %s", cmd.ArgsUsage)
+	}
+	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/corb-dev/corb/connectors/video"
 	"github.com/corb-dev/corb/connectors/video/opencv"
 	"github.com/corb-dev/corb/operators/admin"
+	"github.com/corb-dev/corb/schemas"
+	"github.com/corb-dev/corb/topology"
 )
 
 // ingestCommand is `corb ingest`: video sources → the frames topic.
@@ -22,9 +24,11 @@ func ingestCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "ingest",
 		Usage:     "read video files, watched directories, streams or cameras into the frames topic",
-		ArgsUsage: "SOURCE...",
+		ArgsUsage: "[SOURCE...]",
 		Description: `Decodes video with OpenCV (FFmpeg backend) and produces one JPEG frame record
-(corb.Frame, key = camera id) per sampled frame to the frames topic.
+(corb.Frame, key = camera id) per sampled frame to the topology's frames topic
+(--topic: another topic of schema corb.Frame), whose Kafka name is
+"<namespace>.frames" (--namespace overrides the topology's namespace).
 
 Sources:
   FILE              a video file (mp4, mkv, avi, mov, webm, ...), read once, as fast as
@@ -49,11 +53,12 @@ Examples:
   corb ingest --camera lobby --max-fps 5 --max-width 960 lobby.mp4
   corb ingest --camera lobby --realtime lobby.mp4
   corb ingest --camera dock --watch /srv/uploads --suffix '*.mp4,*.mkv'
-  corb ingest --camera gate 'rtsp://user:pass@10.0.0.7/stream1'`,
+  corb ingest --camera gate 'rtsp://user:pass@10.0.0.7/stream1'
+  corb ingest --topology site.yaml --namespace bldg-2 --camera lobby lobby.mp4`,
 		Flags: append([]cli.Flag{
-			brokersFlag(), namespaceFlag(), adminFlag(""),
+			topologyFlag(), namespaceFlag(), brokersFlag(), adminFlag(""),
 			&cli.StringFlag{Name: "camera", Usage: "camera id, the Kafka key (default: derived from the source's name)", Sources: cli.EnvVars("CORB_CAMERA")},
-			&cli.StringFlag{Name: "topic", Usage: "logical topic (the namespace is prefixed)", Value: "frames"},
+			&cli.StringFlag{Name: "topic", Usage: "topic of the topology to send to, of schema corb.Frame", Value: "frames"},
 			&cli.FloatFlag{Name: "max-fps", Usage: "send at most this many frames per second, by timestamp (0: every frame)"},
 			&cli.IntFlag{Name: "max-width", Usage: "shrink wider frames to this width, keeping aspect (0: original size)"},
 			&cli.IntFlag{Name: "quality", Usage: "JPEG quality 1..100", Value: video.DefaultQuality},
@@ -73,6 +78,14 @@ Examples:
 
 func runIngest(ctx context.Context, cmd *cli.Command) error {
 	log, err := newLogger(cmd)
+	if err != nil {
+		return err
+	}
+	spec, err := loadTopology(cmd)
+	if err != nil {
+		return err
+	}
+	topic, err := frameTopic(spec, cmd.String("topic"))
 	if err != nil {
 		return err
 	}
@@ -115,7 +128,6 @@ func runIngest(ctx context.Context, cmd *cli.Command) error {
 	if len(bks) == 0 {
 		return errors.New("no brokers: pass --brokers or set CORB_BROKERS")
 	}
-	topic := video.TopicName(cmd.String("namespace"), cmd.String("topic"))
 	limit := cmd.Int("max-message-bytes")
 	if limit == 0 {
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -193,6 +205,26 @@ func runIngest(ctx context.Context, cmd *cli.Command) error {
 		}
 	}
 	return errors.Join(real...)
+}
+
+// frameTopic is the Kafka name of the topology's topic that ingest sends to:
+// it must exist and carry corb.Frame records.
+func frameTopic(spec *topology.Spec, name string) (string, error) {
+	want := (*schemas.Frame)(nil).SchemaName()
+	var frames []string
+	for _, t := range spec.Topics {
+		if t.Schema == want {
+			frames = append(frames, t.Name)
+		}
+	}
+	t, ok := spec.Topic(name)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("--topic %q: topology %s has no such topic (its topics of %s: %s)", name, spec.File, want, strings.Join(frames, ", "))
+	case t.Schema != want:
+		return "", fmt.Errorf("--topic %q: topology %s declares it %s, ingest writes %s (its topics of %s: %s)", name, spec.File, t.Schema, want, want, strings.Join(frames, ", "))
+	}
+	return spec.Names().Topic(t.Name), nil
 }
 
 // ingestSources parses the SOURCE arguments and --watch directories; a plain

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newApp().Run(ctx, os.Args); err != nil {
+		if errors.Is(err, errUsage) { // the message names the command already
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
 		fmt.Fprintln(os.Stderr, "corb:", err)
 		os.Exit(1)
 	}
@@ -23,8 +28,10 @@ func main() {
 
 func newApp() *cli.Command {
 	return &cli.Command{
-		Name:  "corb",
-		Usage: "stream-processing dataflow engine on Apache Kafka for video analytics in buildings",
+		Name:         "corb",
+		Version:      binaryVersion(),
+		ArgValidator: checkArgs,
+		Usage:        "stream-processing dataflow engine on Apache Kafka for video analytics in buildings",
 		Description: `Corb turns camera video into person detections, room presence events and
 commands, with every step an operator connected to the next by a Kafka topic.
 
@@ -36,6 +43,7 @@ Start with 'corb dev': the whole pipeline on an embedded broker, no setup needed
 			runCommand(),
 			detectCommand(),
 			ingestCommand(),
+			tailCommand(),
 			versionCommand(),
 		},
 	}

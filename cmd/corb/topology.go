@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -27,8 +28,10 @@ pattern, dead-letter topic, replicas, guarantee, config). Physical topic names
 are "<namespace>.<topic>".`,
 		Commands: []*cli.Command{
 			{
-				Name:  "validate",
-				Usage: "load the topology strictly and report every problem with FILE:LINE:COL",
+				Name:      "validate",
+				ArgsUsage: "[FILE]",
+				Before:    topologyFileArg,
+				Usage:     "load the topology strictly and report every problem with FILE:LINE:COL",
 				Description: `Checks unknown fields, types, dangling topic references, duplicate names,
 cycles among operators, replicas against partitions, co-partitioning of
 stateful operators, and that every topic's schema suits the kinds that read
@@ -45,8 +48,10 @@ and write it. Exits non-zero when anything is wrong. Needs no broker.`,
 				},
 			},
 			{
-				Name:  "plan",
-				Usage: "show what apply would change on the cluster (+ create, ~ drift, = in sync)",
+				Name:      "plan",
+				ArgsUsage: "[FILE]",
+				Before:    topologyFileArg,
+				Usage:     "show what apply would change on the cluster (+ create, ~ drift, = in sync)",
 				Description: `Reads topics and their configs from the brokers and compares them with the
 file. Changes nothing. Fewer partitions than the file can be grown by
 'apply --grow-partitions'; more partitions are only reported (never shrunk);
@@ -68,8 +73,10 @@ configs that differ can be set by 'apply --alter-configs'.`,
 				},
 			},
 			{
-				Name:  "apply",
-				Usage: "create missing topics; optionally grow partitions and alter drifted configs",
+				Name:      "apply",
+				ArgsUsage: "[FILE]",
+				Before:    topologyFileArg,
+				Usage:     "create missing topics; optionally grow partitions and alter drifted configs",
 				Description: `Creates every topic of the file that is missing. Never deletes a topic,
 never shrinks one and never touches topics outside the file. Prints the plan
 it carried out, then the plan afterwards.`,
@@ -109,8 +116,10 @@ it carried out, then the plan afterwards.`,
 				},
 			},
 			{
-				Name:  "graph",
-				Usage: "draw the graph as Mermaid or Graphviz DOT (topics as cylinders, dead letters dashed)",
+				Name:      "graph",
+				ArgsUsage: "[FILE]",
+				Before:    topologyFileArg,
+				Usage:     "draw the graph as Mermaid or Graphviz DOT (topics as cylinders, dead letters dashed)",
 				Description: `Prints the graph to stdout, e.g.
   corb topology graph --format dot | dot -Tsvg > topology.svg`,
 				Flags: []cli.Flag{fileFlag, nsFlag,
@@ -134,6 +143,20 @@ it carried out, then the plan afterwards.`,
 			},
 		},
 	}
+}
+
+// topologyFileArg lets a topology subcommand take its file as an argument as
+// well as with --topology/-f: both given and different is a usage error. The
+// argument overrides CORB_TOPOLOGY, which is only a fallback.
+func topologyFileArg(ctx context.Context, cmd *cli.Command) (context.Context, error) {
+	arg := cmd.Args().First()
+	if arg == "" {
+		return ctx, nil
+	}
+	if cur := cmd.String("topology"); cmd.IsSet("topology") && cur != arg && cur != os.Getenv("CORB_TOPOLOGY") {
+		return ctx, usageErrorf(cmd, "topology file given twice: %q as the argument and %q with --topology", arg, cur)
+	}
+	return ctx, cmd.Set("topology", arg)
 }
 
 func withAdmin(cmd *cli.Command, fn func(*kadm.Client) error) error {
