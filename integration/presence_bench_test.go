@@ -200,9 +200,13 @@ func BenchmarkChangelogRestore100k(b *testing.B) {
 		}
 		reg := prometheus.NewRegistry()
 		probe := &restoreProbe{restored: make(chan int, 1)}
+		hooks, err := runtime.NewPrometheus(reg)
+		if err != nil {
+			b.Fatal(err)
+		}
 		r, err := runtime.New(runtime.Config{
 			Name: ns, Brokers: brokers, Inputs: []string{in}, State: []string{st}, DeadLetter: ns + ".dlq",
-			Operator: probe, Logger: quietLogger(), Metrics: runtime.NewMetrics(reg), RestoreSettle: 100 * time.Millisecond,
+			Operator: probe, Logger: quietLogger(), Hooks: hooks, RestoreSettle: 100 * time.Millisecond,
 		})
 		if err != nil {
 			b.Fatal(err)

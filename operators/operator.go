@@ -51,9 +51,18 @@ type Output struct {
 //   - Err is any other error: transient. The runtime retries the record alone with
 //     capped exponential backoff; when the attempts are used up it dead-letters it as
 //     if the error were permanent.
+//
+// Dropped, set with Err nil and no Outputs, says the record was consumed on
+// purpose with nothing following from it, and why (a camera no zone names, a
+// frame too old to be worth detecting): it is committed like any record of
+// zero outputs, and the runtime counts it by that reason and logs the reason
+// at a bounded rate, so that a user who sees input and no output can find out
+// why. The reason labels a metric: keep it one of a few fixed strings, never
+// record data. With Outputs or Err set, Dropped is ignored.
 type Result struct {
 	Outputs []Output
 	Err     error
+	Dropped string
 }
 
 // Operator processes batches of records.

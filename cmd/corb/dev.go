@@ -121,7 +121,7 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 		defer close(ops.done)
 		ops.err = runOperators(ctx, runSettings{
 			spec: spec, brokers: bs, log: log, registry: newRegistry(), adminAddr: cmd.String("admin-addr"),
-			maxBatch: 16, shutdownTimeout: 10 * time.Second,
+			maxBatch: 16, shutdownTimeout: 10 * time.Second, noProgress: true,
 		}, planned)
 	}()
 

@@ -99,6 +99,8 @@ type runSettings struct {
 	adminAddr       string
 	maxBatch        int
 	shutdownTimeout time.Duration
+	// noProgress leaves out the progress lines (corb dev has its own live account).
+	noProgress bool
 }
 
 type plannedOperator struct {
@@ -109,7 +111,16 @@ type plannedOperator struct {
 // runOperators builds every planned operator, runs them and the admin endpoint
 // until ctx ends or one fails, and returns the first failure.
 func runOperators(ctx context.Context, s runSettings, planned []plannedOperator) error {
-	metrics := runtime.NewMetrics(s.registry)
+	prom, err := runtime.NewPrometheus(s.registry)
+	if err != nil {
+		return err
+	}
+	hooks := runtime.Hooks(prom)
+	var progress *runtime.Progress
+	if !s.noProgress {
+		progress = runtime.NewProgress(s.log, 30*time.Second)
+		hooks = runtime.MultiHooks(prom, progress)
+	}
 	env := buildEnv{Spec: s.spec, Log: s.log, Registry: s.registry}
 	checks := map[string]admin.Check{}
 	var runners []*runtime.Runner
@@ -135,7 +146,7 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 			MaxBatch:        s.maxBatch,
 			ShutdownTimeout: s.shutdownTimeout,
 			Logger:          s.log,
-			Metrics:         metrics,
+			Hooks:           hooks,
 		})
 		if err != nil {
 			return err
@@ -150,6 +161,13 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if progress != nil {
+		// It stops after the operators, so its last line has their last batches.
+		pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { progress.Run(pctx); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 	errc := make(chan error, len(runners)+1)
 	for _, r := range runners {
 		go func() { errc <- r.Run(ctx) }()

@@ -1,7 +1,8 @@
 // Package runtime hosts an operator as a member of a Kafka consumer group: it
 // polls batches from the operator's input topics, runs the operator through its
 // middleware, produces the outputs and dead letters, and commits the input
-// offsets — in one transaction in exactly-once mode.
+// offsets — in one transaction in exactly-once mode. What it does is told
+// to Hooks (metrics, progress lines) as it happens.
 package runtime
 
 import (
@@ -9,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
-	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +68,9 @@ type Config struct {
 	// poll waits for records before the runtime gets on with ticks and
 	// restores (default 1s).
 	TickInterval time.Duration
+	// LagInterval is how often the lag of the assigned partitions is
+	// measured and told to Hooks.Lagged, busy or idle (default 5s).
+	LagInterval time.Duration
 	// Topic maps a logical topic name to its physical name (default: identity).
 	Topic func(logical string) string
 	// Guarantee defaults to ExactlyOnce.
@@ -79,7 +84,9 @@ type Config struct {
 	MaxBatch int
 	// Retry is the retry policy for transient failures (defaults: see RetryPolicy).
 	Retry operators.RetryPolicy
-	// ProcessTimeout bounds one call of the operator (default 0: none).
+	// ProcessTimeout bounds one call of the operator (default 0: none). A
+	// call that runs past it fails its batch transiently (see
+	// operators.Timeout): the batch is retried, then split.
 	ProcessTimeout time.Duration
 	// ShutdownTimeout bounds how long a batch in flight may take to finish and
 	// commit once Run's context ends (default 10s); after it the batch is aborted.
@@ -96,8 +103,9 @@ type Config struct {
 	ClientOptions []kgo.Opt
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// Metrics may be nil (no metrics).
-	Metrics *Metrics
+	// Hooks are told what the instance does (default NopHooks: nothing);
+	// MultiHooks combines several, NewPrometheus keeps the metrics.
+	Hooks Hooks
 	// Now is the clock for dead-letter timestamps (default time.Now).
 	Now func() time.Time
 }
@@ -113,7 +121,12 @@ type Runner struct {
 	outputs  map[string]string // physical → logical, for output validation
 	physical map[string]string // logical input physical → logical
 	ready    atomic.Bool
-	assigned atomic.Int64
+	hooks    Hooks
+	member   Member
+	drops    *dropLog
+
+	mu       sync.Mutex
+	assigned map[string]map[int32]bool // physical topic → partitions held
 
 	state    *stateManager    // nil unless the operator is Stateful and has state topics
 	ticker   operators.Ticker // nil unless the operator is a Ticker
@@ -188,6 +201,12 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second
 	}
+	if cfg.LagInterval <= 0 {
+		cfg.LagInterval = 5 * time.Second
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = NopHooks{}
+	}
 	if bl, ok := cfg.Operator.(operators.BatchLimiter); ok && bl.MaxBatch() > 0 {
 		cfg.MaxBatch = min(cfg.MaxBatch, bl.MaxBatch())
 	}
@@ -200,7 +219,11 @@ func New(cfg Config) (*Runner, error) {
 		log:      cfg.Logger.With("operator", cfg.Name, "instance", cfg.Instance),
 		outputs:  map[string]string{},
 		physical: map[string]string{},
+		hooks:    cfg.Hooks,
+		member:   Member{Operator: cfg.Name, Instance: cfg.Instance},
+		assigned: map[string]map[int32]bool{},
 	}
+	r.drops = newDropLog(r.log, time.Minute, time.Now)
 	for _, t := range append(slices.Clone(cfg.Outputs), cfg.State...) {
 		r.outputs[t] = cfg.Topic(t)
 	}
@@ -263,6 +286,11 @@ func (r *Runner) clientOptions() []kgo.Opt {
 		kgo.ConsumeTopics(inputs...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers take offsets: polled (and then left out of the
+		// operator's batch), they are committed like records, so that a
+		// caught-up group's committed offsets reach the end of a
+		// transactional input and its lag reads 0, not 1.
+		kgo.KeepControlRecords(),
 		kgo.SessionTimeout(r.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, r.cfg.SessionTimeout/4)),
 		kgo.FetchMaxBytes(r.cfg.FetchMaxBytes),
@@ -305,16 +333,40 @@ func (r *Runner) clientOptions() []kgo.Opt {
 }
 
 func (r *Runner) rebalanced(event string, m map[string][]int32, sign int) {
-	n := 0
-	for _, ps := range m {
+	n, total := 0, 0
+	r.mu.Lock()
+	for t, ps := range m {
 		n += len(ps)
+		if r.assigned[t] == nil {
+			r.assigned[t] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			if sign > 0 {
+				r.assigned[t][p] = true
+			} else {
+				delete(r.assigned[t], p)
+			}
+		}
 	}
-	total := r.assigned.Add(int64(sign * n))
+	for _, ps := range r.assigned {
+		total += len(ps)
+	}
+	r.mu.Unlock()
 	r.log.Info("partitions "+event, "partitions", m, "assigned", total)
-	if r.cfg.Metrics != nil {
-		r.cfg.Metrics.rebalances.WithLabelValues(r.cfg.Name, event).Inc()
-		r.cfg.Metrics.assignedGauges.WithLabelValues(r.cfg.Name).Set(float64(total))
+	r.hooks.Rebalanced(r.member, Rebalance{Event: event, Partitions: m, Changed: n, Assigned: total})
+}
+
+// assignment is a copy of the partitions held, by physical topic, sorted.
+func (r *Runner) assignment() map[string][]int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string][]int32{}
+	for t, ps := range r.assigned {
+		if len(ps) > 0 {
+			m[t] = slices.Sorted(maps.Keys(ps))
+		}
 	}
+	return m
 }
 
 // Run consumes, processes and commits until ctx ends or a fatal error occurs.
@@ -333,12 +385,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.startTables(ctx, cancel); err != nil {
 		return err
 	}
-	var err error
-	if r.cfg.Guarantee == ExactlyOnce {
-		err = r.runTransactional(ctx)
-	} else {
-		err = r.runAtLeastOnce(ctx)
-	}
+	err := r.run(ctx)
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("operator %s: %w", r.cfg.Name, cause) // a table failed
 	}
@@ -397,88 +444,115 @@ func (r *Runner) workContext(ctx context.Context) (context.Context, context.Canc
 	return work, func() { stop(); cancel() }
 }
 
-func (r *Runner) runTransactional(ctx context.Context) error {
-	sess, err := kgo.NewGroupTransactSession(r.clientOptions()...)
+// run joins the group through the guarantee's committer and runs the loop
+// until ctx ends or a fatal error; then it leaves the group.
+func (r *Runner) run(ctx context.Context) error {
+	var c committer
+	var err error
+	if r.cfg.Guarantee == ExactlyOnce {
+		c, err = newTransactional(ctx, r.clientOptions())
+	} else {
+		c, err = newAtLeastOnce(r.clientOptions())
+	}
 	if err != nil {
 		return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 	}
+	if c == nil {
+		return nil // ctx ended while joining
+	}
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		r.watchLag(lagCtx, c.client())
+	}()
 	defer func() {
+		stopLag()
+		<-lagDone
 		// Leave the group promptly (bounded), so partitions move to other replicas.
-		sess.Close()
+		c.close()
+		r.hooks.Lagged(r.member, nil)
 		r.log.Info("stopped")
 	}()
-	// Take the transactional id now, not at the first produce: that fences a
-	// dead predecessor at once and aborts its open transaction, whose pending
-	// offsets would otherwise hold back our offset fetch (and our restores)
-	// until the broker times it out.
-	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("operator %s: initializing the transactional producer: %w", r.cfg.Name, err)
-	}
+	return r.loop(ctx, c)
+}
+
+// batch is one turn of the loop: what was polled and what became of it.
+type batch struct {
+	polled  []*kgo.Record // every record polled, transaction markers included: the offsets to commit
+	records []*kgo.Record // polled less the markers: what the operator is given
+	tick    bool          // a Ticker's tick is due
+
+	out     []*kgo.Record // outputs and dead letters to produce
+	dead    []DeadLetter
+	dropped []Drop
+}
+
+// loop polls, processes and commits batches through c until ctx ends or a
+// fatal error occurs. A batch that fails, or fails to commit, is rewound
+// and comes again after a backoff; one a rebalance aborted comes again at
+// once (or goes to the partition's new owner).
+func (r *Runner) loop(ctx context.Context, c committer) error {
 	for {
-		recs, tick, err := r.next(ctx, sess.PollRecords)
+		b, err := r.next(ctx, c.client().PollRecords)
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
-		if len(recs) == 0 && !tick {
+		if b == nil {
+			c.allowRebalance()
 			continue
 		}
 		start := time.Now()
-		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("operator %s: begin transaction: %w", r.cfg.Name, err)
+		if err := c.begin(); err != nil {
+			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 		}
 		work, cancel := r.workContext(ctx)
-		out, err := r.processBatch(work, recs)
-		if err == nil && tick {
-			out = append(out, r.tick(work)...)
+		err = r.processBatch(work, b)
+		if err == nil && b.tick {
+			b.out = append(b.out, r.tick(work)...)
 		}
-		var produceErr atomic.Value
 		if err == nil {
-			for _, o := range out {
-				sess.Produce(work, o, func(_ *kgo.Record, err error) {
-					if err != nil {
-						produceErr.CompareAndSwap(nil, err)
-					}
-				})
+			for _, rec := range b.out {
+				c.produce(work, rec)
 			}
 		}
-		commit := kgo.TransactionEndTry(err == nil)
-		committed, endErr := sess.End(work, commit)
-		if pe, _ := produceErr.Load().(error); pe != nil && endErr == nil {
-			endErr = pe
-		}
+		committed, endErr := c.end(work, err == nil, b.polled)
 		cancel()
-		r.finished(recs, out, committed, start)
-		r.settle(len(recs), committed, err)
+		r.finished(b, committed, time.Since(start))
+		r.settle(len(b.polled), committed, err)
 		switch {
 		case endErr != nil && ctx.Err() != nil:
 			return nil
 		case endErr != nil && isFatal(endErr):
-			return fmt.Errorf("operator %s: end transaction: %w", r.cfg.Name, endErr)
-		case endErr != nil:
-			// The session rewound to the last committed offsets; the batch comes again.
-			r.log.Warn("transaction aborted; the batch will be reprocessed", "err", endErr)
-		case !committed && err == nil:
-			r.log.Info("transaction aborted by a rebalance; the batch will be reprocessed")
-		case err != nil && ctx.Err() == nil:
-			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
-			r.failures++
-			if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
-				return nil
+			return fmt.Errorf("operator %s: ending the batch: %w", r.cfg.Name, endErr)
+		case endErr == nil && err == nil:
+			if !committed {
+				r.log.Info("batch aborted by a rebalance; it will be reprocessed")
 			}
+			r.failures = 0
+			c.allowRebalance()
 			continue
+		case ctx.Err() != nil:
+			return nil
+		case endErr != nil:
+			r.log.Warn("committing the batch failed; it will be reprocessed", "err", endErr)
+		default:
+			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
 		}
-		r.failures = 0
+		c.rewind(b.polled)
+		r.failures++
+		c.allowRebalance()
+		if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
+			return nil
+		}
 	}
 }
 
 // next polls the next batch and brings the operator's state up to date with
-// the assignment. tick reports that a Ticker's tick is due. Polls are bounded
-// by TickInterval when the operator has ticks or state, so both happen
-// without input too. err is a fatal error; a clean shutdown returns ctx done.
-func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.Fetches) (recs []*kgo.Record, tick bool, err error) {
+// the assignment; nil means there is nothing to do. Polls are bounded by
+// TickInterval when the operator has ticks or state, so both happen without
+// input too. err is a fatal error; a clean shutdown returns ctx done.
+func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.Fetches) (*batch, error) {
 	pctx := ctx
 	if r.ticker != nil || r.state != nil {
 		var cancel context.CancelFunc
@@ -491,32 +565,38 @@ func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.F
 	}
 	fetches := poll(pctx, n)
 	if ctx.Err() != nil {
-		return nil, false, nil
+		return nil, nil
 	}
 	if err := fatalFetchError(fetches); err != nil {
-		return nil, false, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+		return nil, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 	}
-	recs = fetches.Records()
-	if recs, err = r.fill(ctx, poll, recs, n); err != nil {
-		return nil, false, err
+	polled, err := r.fill(ctx, poll, fetches.Records(), n)
+	if err != nil {
+		return nil, err
 	}
 	if r.state != nil {
 		if err := r.state.sync(ctx); err != nil {
 			if ctx.Err() != nil {
-				return nil, false, nil
+				return nil, nil
 			}
-			return nil, false, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+			return nil, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 		}
-		recs = r.state.filter(recs)
+		polled = r.state.filter(polled)
 	}
-	if len(recs) > 0 {
-		r.recordLag(fetches)
+	b := &batch{polled: polled}
+	for _, rec := range polled {
+		if !rec.Attrs.IsControl() {
+			b.records = append(b.records, rec)
+		}
 	}
 	if r.ticker != nil && time.Since(r.lastTick) >= r.cfg.TickInterval {
-		tick = true
+		b.tick = true
 		r.lastTick = time.Now()
 	}
-	return recs, tick, nil
+	if len(polled) == 0 && !b.tick {
+		return nil, nil
+	}
+	return b, nil
 }
 
 // fill tops a short batch up towards n records with more polls, for at most
@@ -546,10 +626,15 @@ func (r *Runner) fill(ctx context.Context, poll func(context.Context, int) kgo.F
 // tick runs the operator's Tick and returns what to produce. A failed tick
 // produces nothing and is tried again at the next interval.
 func (r *Runner) tick(ctx context.Context) []*kgo.Record {
+	start := time.Now()
 	outs, err := r.ticker.Tick(ctx, r.cfg.Now())
 	if err == nil {
 		err = r.checkOutputs(outs)
 	}
+	if err != nil {
+		outs = nil
+	}
+	r.hooks.Ticked(r.member, Tick{Outputs: len(outs), Err: err, Duration: time.Since(start)})
 	if err != nil {
 		r.log.Warn("tick failed; trying again at the next interval", "err", err)
 		return nil
@@ -571,59 +656,6 @@ func (r *Runner) record(o operators.Output, ts time.Time) *kgo.Record {
 	return &kgo.Record{Topic: r.outputs[o.Topic], Key: o.Key, Value: o.Value, Timestamp: ts, Headers: headersOut(o.Headers)}
 }
 
-func (r *Runner) runAtLeastOnce(ctx context.Context) error {
-	cl, err := kgo.NewClient(r.clientOptions()...)
-	if err != nil {
-		return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
-	}
-	defer func() {
-		cl.AllowRebalance() // with BlockRebalanceOnPoll, Close would wait for it forever
-		cl.Close()
-		r.log.Info("stopped")
-	}()
-	for {
-		recs, tick, err := r.next(ctx, cl.PollRecords)
-		if err != nil || ctx.Err() != nil {
-			return err
-		}
-		if len(recs) == 0 && !tick {
-			cl.AllowRebalance()
-			continue
-		}
-		start := time.Now()
-		work, cancel := r.workContext(ctx)
-		out, err := r.processBatch(work, recs)
-		if err == nil && tick {
-			out = append(out, r.tick(work)...)
-		}
-		if err == nil {
-			err = cl.ProduceSync(work, out...).FirstErr()
-		}
-		if err == nil && len(recs) > 0 {
-			err = cl.CommitRecords(work, recs...)
-		}
-		cancel()
-		r.finished(recs, out, err == nil, start)
-		r.settle(len(recs), err == nil, err)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Rewind to what was committed so the batch comes again.
-			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
-			cl.SetOffsets(committedOffsets(recs))
-			r.failures++
-			cl.AllowRebalance()
-			if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
-				return nil
-			}
-			continue
-		}
-		r.failures = 0
-		cl.AllowRebalance()
-	}
-}
-
 // retryBackoff is the client's backoff between request retries: 10ms doubling
 // to at most 1s, with ±20% jitter so that replicas do not retry in lockstep.
 func retryBackoff(tries int) time.Duration {
@@ -632,30 +664,13 @@ func retryBackoff(tries int) time.Duration {
 	return d - d/5 + rand.N(2*d/5+1)
 }
 
-// committedOffsets is where each partition of recs has to resume to reprocess them.
-func committedOffsets(recs []*kgo.Record) map[string]map[int32]kgo.EpochOffset {
-	m := map[string]map[int32]kgo.EpochOffset{}
-	for _, rec := range recs {
-		ps := m[rec.Topic]
-		if ps == nil {
-			ps = map[int32]kgo.EpochOffset{}
-			m[rec.Topic] = ps
-		}
-		if cur, ok := ps[rec.Partition]; !ok || rec.Offset < cur.Offset {
-			ps[rec.Partition] = kgo.EpochOffset{Epoch: -1, Offset: rec.Offset}
-		}
-	}
-	return m
-}
-
-// processBatch runs the operator on recs and returns every record to produce:
-// outputs and dead letters. An error means the batch must be aborted.
-func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.Record, error) {
-	batch := make([]operators.Record, 0, len(recs))
-	origin := make([]*kgo.Record, 0, len(recs))
-	var out []*kgo.Record
-	dlq := r.cfg.Topic(r.cfg.DeadLetter)
-	for _, rec := range recs {
+// processBatch runs the operator on b's records and fills in what follows:
+// outputs and dead letters to produce, records dropped. An error means the
+// batch must be aborted.
+func (r *Runner) processBatch(ctx context.Context, b *batch) error {
+	batch := make([]operators.Record, 0, len(b.records))
+	origin := make([]*kgo.Record, 0, len(b.records))
+	for _, rec := range b.records {
 		in := operators.Record{
 			Topic: r.physical[rec.Topic], Partition: rec.Partition, Offset: rec.Offset,
 			Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, Headers: headersIn(rec.Headers),
@@ -663,13 +678,11 @@ func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.R
 		if r.cfg.Match != nil {
 			ok, err := r.cfg.Match(in)
 			if err != nil {
-				out = append(out, r.deadLetter(rec, dlq, operators.Permanent(fmt.Errorf("match: %w", err))))
+				r.deadLetter(b, rec, operators.Permanent(fmt.Errorf("match: %w", err)))
 				continue
 			}
 			if !ok {
-				if r.cfg.Metrics != nil {
-					r.cfg.Metrics.filtered.WithLabelValues(r.cfg.Name).Inc()
-				}
+				b.drop(rec, ReasonMatch)
 				continue
 			}
 		}
@@ -677,11 +690,11 @@ func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.R
 		origin = append(origin, rec)
 	}
 	if len(batch) == 0 {
-		return out, nil
+		return nil
 	}
 	results, err := r.op.Process(ctx, batch)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i, res := range results {
 		if res.Err == nil {
@@ -692,14 +705,21 @@ func (r *Runner) processBatch(ctx context.Context, recs []*kgo.Record) ([]*kgo.R
 			if errors.As(res.Err, &perr) {
 				r.dirty = true
 			}
-			out = append(out, r.deadLetter(origin[i], dlq, res.Err))
+			r.deadLetter(b, origin[i], res.Err)
 			continue
 		}
+		if len(res.Outputs) == 0 && res.Dropped != "" {
+			b.drop(origin[i], res.Dropped)
+		}
 		for _, o := range res.Outputs {
-			out = append(out, r.record(o, origin[i].Timestamp))
+			b.out = append(b.out, r.record(o, origin[i].Timestamp))
 		}
 	}
-	return out, nil
+	return nil
+}
+
+func (b *batch) drop(rec *kgo.Record, reason string) {
+	b.dropped = append(b.dropped, Drop{Reason: reason, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key})
 }
 
 type undeclaredOutputError struct{ topic string }
@@ -718,57 +738,38 @@ func (r *Runner) checkOutputs(outs []operators.Output) error {
 	return nil
 }
 
-func (r *Runner) deadLetter(rec *kgo.Record, dlq string, err error) *kgo.Record {
+// deadLetter adds rec's dead letter for err to b.
+func (r *Runner) deadLetter(b *batch, rec *kgo.Record, err error) {
 	why := reason(err)
 	r.log.Warn("dead-lettering record", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 		"reason", why, "err", err)
-	if r.cfg.Metrics != nil {
-		r.cfg.Metrics.deadLettered.WithLabelValues(r.cfg.Name, why).Inc()
-	}
-	return deadLetter(rec, dlq, r.cfg.Name, err, r.cfg.Now())
+	b.out = append(b.out, deadLetter(rec, r.cfg.Topic(r.cfg.DeadLetter), r.cfg.Name, err, r.cfg.Now()))
+	b.dead = append(b.dead, DeadLetter{Reason: why, Err: err, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset})
 }
 
-// finished records the metrics of one batch.
-func (r *Runner) finished(in, out []*kgo.Record, committed bool, start time.Time) {
-	m := r.cfg.Metrics
-	if m == nil {
-		return
+// finished tells the hooks what became of b, and logs its drops.
+func (r *Runner) finished(b *batch, committed bool, took time.Duration) {
+	sum := Batch{Records: len(b.records), In: map[string]int{}, Out: map[string]int{}, Committed: committed, Duration: took}
+	for _, rec := range b.records {
+		sum.In[rec.Topic]++
 	}
-	outcome := "aborted"
 	if committed {
-		outcome = "committed"
-	}
-	m.transactions.WithLabelValues(r.cfg.Name, outcome).Inc()
-	m.latency.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
-	if len(in) > 0 { // a tick alone is no batch
-		m.batchSize.WithLabelValues(r.cfg.Name).Observe(float64(len(in)))
-	}
-	if !committed {
-		return
-	}
-	for _, rec := range in {
-		m.recordsIn.WithLabelValues(r.cfg.Name, rec.Topic).Inc()
-	}
-	dlq := r.cfg.Topic(r.cfg.DeadLetter)
-	for _, rec := range out {
-		if rec.Topic != dlq {
-			m.recordsOut.WithLabelValues(r.cfg.Name, rec.Topic).Inc()
+		dlq := r.cfg.Topic(r.cfg.DeadLetter)
+		for _, rec := range b.out {
+			if rec.Topic != dlq {
+				sum.Out[rec.Topic]++
+			}
+		}
+		sum.DeadLetters, sum.Dropped = len(b.dead), len(b.dropped)
+		for _, d := range b.dead {
+			r.hooks.DeadLettered(r.member, d)
+		}
+		for _, d := range b.dropped {
+			r.hooks.Dropped(r.member, d)
+			r.drops.add(d)
 		}
 	}
-}
-
-func (r *Runner) recordLag(fetches kgo.Fetches) {
-	if r.cfg.Metrics == nil {
-		return
-	}
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
-		}
-		last := p.Records[len(p.Records)-1].Offset
-		r.cfg.Metrics.lag.WithLabelValues(r.cfg.Name, p.Topic, strconv.Itoa(int(p.Partition))).
-			Set(float64(max(p.HighWatermark-last-1, 0)))
-	})
+	r.hooks.BatchDone(r.member, sum)
 }
 
 // fatalFetchError returns the first fetch error the runtime cannot go on from.

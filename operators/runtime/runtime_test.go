@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -82,6 +81,52 @@ func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record 
 	return got
 }
 
+// newPrometheus is runtime.NewPrometheus on reg.
+func newPrometheus(t *testing.T, reg prometheus.Registerer) *runtime.Prometheus {
+	t.Helper()
+	p, err := runtime.NewPrometheus(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// metricValue is the value of the counter or gauge name with the given
+// label pairs in reg; 0 when there is no such series.
+func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if got[k] != v {
+					continue series
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
 func start(t *testing.T, cfg runtime.Config) (*runtime.Runner, func()) {
 	t.Helper()
 	r, err := runtime.New(cfg)
@@ -116,10 +161,9 @@ func TestRunnerCarriesRecordsAndDeadLetters(t *testing.T) {
 			produce(t, brokers, values...)
 
 			reg := prometheus.NewRegistry()
-			metrics := runtime.NewMetrics(reg)
 			_, stop := start(t, runtime.Config{
 				Name: "upper", Brokers: brokers, Inputs: []string{"in"}, Outputs: []string{"out"},
-				DeadLetter: "dlq", Guarantee: g, Operator: operators.OperatorFunc(upper), Metrics: metrics,
+				DeadLetter: "dlq", Guarantee: g, Operator: operators.OperatorFunc(upper), Hooks: newPrometheus(t, reg),
 				MaxBatch: 32, Retry: operators.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond},
 			})
 			out := consume(t, brokers, "out", 197)
@@ -154,8 +198,16 @@ func TestRunnerCarriesRecordsAndDeadLetters(t *testing.T) {
 			if fmt.Sprint(reasons) != fmt.Sprint(want) {
 				t.Fatalf("dead letters %v, want %v", reasons, want)
 			}
-			if got := testutil.ToFloat64(metrics.DeadLettered("upper", "panic")); got != 1 {
-				t.Errorf("dead-lettered{panic} = %v, want 1", got)
+			for why, want := range map[string]float64{"panic": 1, "permanent": 1, "undeclared-output": 1} {
+				if got := metricValue(t, reg, "corb_records_dead_lettered_total", "operator", "upper", "reason", why); got != want {
+					t.Errorf("dead-lettered{%s} = %v, want %v", why, got, want)
+				}
+			}
+			if got := metricValue(t, reg, "corb_records_in_total", "operator", "upper", "topic", "in"); got != 200 {
+				t.Errorf("records in = %v, want 200", got)
+			}
+			if got := metricValue(t, reg, "corb_records_out_total", "operator", "upper", "topic", "out"); got != 197 {
+				t.Errorf("records out = %v, want 197 (dead letters are not outputs)", got)
 			}
 		})
 	}

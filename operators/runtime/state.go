@@ -94,10 +94,7 @@ func (s *stateManager) sync(ctx context.Context) error {
 			d := time.Since(start)
 			s.owned[p] = true
 			s.r.log.Info("state restored", "topic", topic, "partition", p, "keys", len(state), "records", n, "took", d)
-			if m := s.r.cfg.Metrics; m != nil {
-				m.restoreSeconds.WithLabelValues(s.r.cfg.Name).Observe(d.Seconds())
-				m.restoredRecords.WithLabelValues(s.r.cfg.Name).Add(float64(n))
-			}
+			s.r.hooks.Restored(s.r.member, Restore{Topic: topic, Partition: p, Keys: len(state), Records: n, Duration: d})
 		}
 	}
 	return nil
