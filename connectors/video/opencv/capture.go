@@ -122,9 +122,9 @@ func (c *Capture) Encode(maxWidth, quality int) (video.Image, error) {
 		if nh < 1 {
 			nh = 1
 		}
-		// Bilinear is 2.3x faster than area averaging for mild shrinks (768 to
-		// 416: 634 vs 278 fps end to end) and looks the same; from 2x down,
-		// area averaging avoids aliasing.
+		// Bilinear is much faster than area averaging for mild shrinks and
+		// looks the same (BENCHMARKS.md); from 2x down, area averaging avoids
+		// aliasing.
 		interp := gocv.InterpolationLinear
 		if w >= 2*maxWidth {
 			interp = gocv.InterpolationArea

@@ -4,10 +4,10 @@
 // 1/4 or 1/8) skips most of the inverse DCT, upsampling and colour conversion
 // of the pixels a resize would throw away.
 //
-// At full size it is ~3× faster than OpenCV's imdecode on the same library
-// (BENCHMARKS.md); a 1080p frame for a 416-pixel model decodes at 1/4 in
-// ~40 % of a full decode. The M/8 scales between 1/2 and 1 are not used:
-// on x86 they have no SIMD and are slower than a full decode.
+// It is faster than OpenCV's imdecode on the same library, and a scaled
+// decode costs a fraction of a full one (figures in BENCHMARKS.md). The M/8
+// scales between 1/2 and 1 are not used: on x86 they have no SIMD and are
+// slower than a full decode.
 package turbojpeg
 
 /*
