@@ -53,10 +53,9 @@ type OperatorConfig struct {
 	// thread; 6: 3 × 2; 32: 4 × 8), or one per `threads` cores when threads
 	// is set, and 1 on a GPU. Several sessions with few threads keep
 	// the cores busier than one session whose threads wait for each other at
-	// every layer (NanoDet-g on 2 cores: 45.6 frames/s as 2 × 1 thread, 41 as
-	// 1 × 2), at the cost of each frame's latency and of memory: each
-	// instance holds the model and its activations (NanoDet-g at max_batch 8:
-	// about 165 MB).
+	// every layer (BENCHMARKS.md, "Instances"), at the cost of each frame's
+	// latency and of memory: each instance holds the model and its
+	// activations.
 	Instances int `yaml:"instances" default:"CPU: up to 4 sharing the cores (2 × 1 thread on 2 cores, 4 × 2 on 8); GPU: 1" doc:"model sessions side by side"`
 	// Threads are each instance's ONNX Runtime intra-op threads; 0 means the
 	// cores divided among the instances (at least 1).
