@@ -44,8 +44,10 @@ func Load(file string, data []byte, what string, maxSize int) (*yaml.Node, error
 		root = root.Content[0]
 	}
 	a := aliases{file: file, sizes: map[*yaml.Node]int{}}
-	a.size(root)
-	return root, a.errs.Err()
+	if a.size(root); len(a.errs) > 0 {
+		return nil, a.errs
+	}
+	return root, nil
 }
 
 func errorf(pos Position, kind error, format string, args ...any) Errors {

@@ -101,7 +101,7 @@ func (w *Walker) List(n *yaml.Node, path string, item func(v *yaml.Node, path st
 
 // Keyed reads n as a mapping with string keys of the caller's choosing, each
 // at most once, and value reads each value; ok false leaves its key out (value
-// has reported why). shape describes the mapping in the type error ("a mapping
+// has reported why), as does a key that is not a string. shape describes the mapping in the type error ("a mapping
 // of field: [patterns]"); noun names a key in the duplicate error ("field").
 func Keyed[V any](w *Walker, n *yaml.Node, path, shape, noun string, value func(v *yaml.Node, path string) (V, bool)) map[string]V {
 	n = Resolve(n)
@@ -112,8 +112,11 @@ func Keyed[V any](w *Walker, n *yaml.Node, path, shape, noun string, value func(
 	out := make(map[string]V, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := Resolve(n.Content[i]), Resolve(n.Content[i+1])
-		key, _ := w.String(k, path)
+		key, ok := w.String(k, path)
 		kp := Key(path, key)
+		if !ok {
+			continue
+		}
 		if _, dup := out[key]; dup {
 			w.Fail(k, kp, ErrDuplicate, "%s %q given twice", noun, key)
 			continue
@@ -196,7 +199,8 @@ func (w *Walker) Strings(n *yaml.Node, path string) []string {
 	return out
 }
 
-// StringMap reads a mapping of strings to scalars (see Scalar).
+// StringMap reads a mapping of strings to scalars (see Scalar; a value that
+// is not one is left out).
 func (w *Walker) StringMap(n *yaml.Node, path string) map[string]string {
 	return Keyed(w, n, path, "a mapping", "key", func(v *yaml.Node, path string) (string, bool) {
 		return w.Scalar(v, path)
