@@ -92,7 +92,9 @@ func walk(w *yamlfile.Walker, n *yaml.Node) record {
 		"b": func(v *yaml.Node, path string) { r.B, _ = w.Bool(v, path) },
 		"l": func(v *yaml.Node, path string) { r.L = w.Strings(v, path) },
 		"m": func(v *yaml.Node, path string) { r.M = w.StringMap(v, path) },
-		"k": func(v *yaml.Node, path string) { r.K = yamlfile.Keyed(w, v, path, "a mapping of names to integers", "name", w.Int) },
+		"k": func(v *yaml.Node, path string) {
+			r.K = yamlfile.Keyed(w, v, path, "a mapping of names to integers", "name", w.Int)
+		},
 		"n": func(v *yaml.Node, path string) {
 			w.Mapping(v, path, yamlfile.Fields{"s": func(v *yaml.Node, path string) { r.Sub, _ = w.String(v, path) }}, "s")
 		},
