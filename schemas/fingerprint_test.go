@@ -15,6 +15,7 @@ import (
 func TestFingerprintsPinned(t *testing.T) {
 	want := map[string]string{
 		"corb.Command.v1":       "2413132aa52188c3",
+		"corb.Command.v2":       "65d4b7a85cb73580",
 		"corb.Detections.v1":    "e4b92d2160e50efc",
 		"corb.Frame.v1":         "c878106451a4b990",
 		"corb.PresenceEvent.v1": "8870a5c349800dcc",

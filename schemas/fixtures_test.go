@@ -76,6 +76,68 @@ func goldenRecords() map[string]Record {
 				PersonMinutes: 311.5,
 			},
 		},
+		"corb.Command.v2": &Command{
+			ID:            "572dd83c3e3618fecee14df9e3ceefee", // CommandID("CYCLE", "kitchen#3", "")
+			CommandType:   CommandRequestCleaning,
+			ZoneID:        "kitchen",
+			Channel:       "rules",
+			Sender:        "cleaning-policy",
+			IssuedAt:      ts("2025-03-14T09:30:00Z"),
+			Cause:         Cause{Kind: CauseCycle, ID: "kitchen#3"},
+			CorrelationID: "",
+			RequestCleaning: &RequestCleaningArgs{
+				Reason:        "visits since last cleaning passed the policy",
+				Visits:        42,
+				PersonMinutes: 311.5,
+				RequestedBy:   "rules",
+				Peak:          6,
+				Occupied:      3*time.Hour + 25*time.Minute + 1500*time.Millisecond,
+				FirstUse:      ts("2025-03-14T06:58:12.000001Z"),
+				LastUse:       ts("2025-03-14T09:26:53.589793Z"),
+				Policy:        "visits >= 20",
+				Cycle:         3,
+			},
+		},
+	}
+}
+
+// derived returns c with the ID its Cause derives.
+func derived(c Command) *Command {
+	c.ID = c.Cause.CommandID()
+	return &c
+}
+
+// v2Commands are valid v2 commands: every argument record, every cause kind,
+// the zone-or-all rule both ways.
+func v2Commands() []Record {
+	subscribe := derived(Command{CommandType: CommandSubscribe, ZoneID: "kitchen", Channel: "sms", Sender: "+15550001",
+		IssuedAt: ts("2025-03-14T10:00:00Z"), Cause: Cause{Kind: CauseSMS, ID: "SM0123456789abcdef0123456789abcdef"},
+		Subscribe: &SubscribeArgs{Transitions: []PresenceType{Vacated}, Once: true, Subscriber: "+15550001"}})
+	reply := subscribe.Child(CommandSendSMS, "reply")
+	reply.Channel, reply.Sender, reply.IssuedAt = "commands", "command-handlers", ts("2025-03-14T10:00:00.5Z")
+	reply.SendSMS = &SendSMSArgs{To: "+15550001", Body: "OK: you will be told once when kitchen is free."}
+	return []Record{
+		subscribe,
+		reply,
+		derived(Command{CommandType: CommandSubscribe, Channel: "cli", Sender: "admin", Cause: Cause{Kind: CauseCLI, ID: "cli-7", Purpose: "all"},
+			Subscribe: &SubscribeArgs{AllZones: true, Transitions: []PresenceType{Occupied, Vacated, CountChanged, Stale, Recovered}, Subscriber: "+4915100000000"}}),
+		derived(Command{CommandType: CommandUnsubscribe, Cause: Cause{Kind: CauseSMS, ID: "SM2"},
+			Unsubscribe: &UnsubscribeArgs{AllZones: true, Subscriber: "+15550001"}}),
+		derived(Command{CommandType: CommandUnsubscribe, ZoneID: "room-2", Cause: Cause{Kind: CauseSMS, ID: "SM3"},
+			Unsubscribe: &UnsubscribeArgs{Subscriber: "+15550001"}}),
+		derived(Command{CommandType: CommandStatus, Channel: "sms", Cause: Cause{Kind: CauseSMS, ID: "SM4"}}),
+		derived(Command{CommandType: CommandHelp, Cause: Cause{Kind: CauseSMS, ID: "SM5"}, Help: &HelpArgs{Topic: "subscribe"}}),
+		&Command{ID: "h", CommandType: CommandHelp, Help: &HelpArgs{}},
+		derived(Command{CommandType: CommandCleaningDone, ZoneID: "kitchen", Cause: Cause{Kind: CauseSMS, ID: "SM6"},
+			CleaningDone: &CleaningDoneArgs{By: "Zoë"}}),
+		derived(Command{CommandType: CommandSendSMS, ZoneID: "kitchen", Channel: "rules",
+			Cause:   Cause{Kind: CauseEvent, ID: "kitchen/VACATED/1741944413589793", Purpose: "notify +15550001"},
+			SendSMS: &SendSMSArgs{To: "+15550001", Body: "Kitchen is free again ☕"}}),
+		derived(Command{CommandType: CommandRequestCleaning, ZoneID: "kitchen", Channel: "sms", Sender: "+15550002",
+			Cause: Cause{Kind: CauseSMS, ID: "SM7"}, CorrelationID: "",
+			RequestCleaning: &RequestCleaningArgs{Reason: "spilled coffee", RequestedBy: "+15550002", FirstUse: ts("1969-12-31T23:59:59.999999Z")}}),
+		derived(Command{CommandType: CommandSubscribe, ZoneID: "lobby", Cause: Cause{Kind: CauseCommand, ID: "parent", Purpose: "résumé"},
+			CorrelationID: "root", Text: &TextArgs{Raw: "notify lobby when free"}}),
 	}
 }
 
@@ -87,7 +149,7 @@ func sampleRecords() []Record {
 	for _, r := range goldenRecords() {
 		out = append(out, r)
 	}
-	return append(out,
+	return append(append(out,
 		&Frame{CameraID: "c", Encoding: EncodingJPEG, Image: []byte{0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xD9}},
 		&Frame{Encoding: EncodingPNG, Seq: -1, CaptureTime: ts("1969-12-31T23:59:59.999999Z")},
 		&Frame{CameraID: "zero-time", Encoding: EncodingRawBGR},
@@ -104,5 +166,5 @@ func sampleRecords() []Record {
 			Text: &TextArgs{Raw: "STATUS lobby"}},
 		&Command{CommandType: "help"},
 		&Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{PersonMinutes: -0.5}},
-	)
+	), v2Commands()...)
 }

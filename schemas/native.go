@@ -55,6 +55,8 @@ func (r *fieldReader) f32(field string) float32 { return get[float32](r, field, 
 
 func (r *fieldReader) f64(field string) float64 { return get[float64](r, field, "double") }
 
+func (r *fieldReader) boolean(field string) bool { return get[bool](r, field, "boolean") }
+
 // bytes returns a copy (goavro aliases the input buffer); empty is nil.
 func (r *fieldReader) bytes(field string) []byte {
 	v, ok := r.m[field].([]byte)
@@ -91,6 +93,16 @@ func (r *fieldReader) optTimestamp(field string) time.Time {
 	}
 	r.fail(field, "null or timestamp-micros", r.m[field])
 	return time.Time{}
+}
+
+// nested reads the record m (Avro type rec) with read, keeping the first
+// error in r.
+func (r *fieldReader) nested(rec string, m map[string]any, read func(*fieldReader)) {
+	sub := &fieldReader{rec: rec, m: m}
+	read(sub)
+	if sub.err != nil && r.err == nil {
+		r.err = sub.err
+	}
 }
 
 func (r *fieldReader) array(field string) []any {

@@ -24,6 +24,14 @@ type nativeForm struct {
 	time  func(t time.Time) any
 }
 
+// optTime is a ["null", timestamp] union: null for the zero time.
+func (f nativeForm) optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return f.union("long", f.time(t))
+}
+
 // goavroForm is what the codecs (built without logical types) take.
 func goavroForm() nativeForm {
 	return nativeForm{

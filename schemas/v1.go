@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -14,7 +15,8 @@ func releasedVersions() ([]versionSpec, error) {
 		spec[Detections]("corb.Detections", 1, detectionsFromV1, detectionsToV1),
 		spec[ZoneCounts]("corb.ZoneCounts", 1, zoneCountsFromV1, zoneCountsToV1),
 		spec[PresenceEvent]("corb.PresenceEvent", 1, presenceFromV1, presenceToV1),
-		spec[Command]("corb.Command", 1, commandFromV1, commandToV1),
+		spec[Command]("corb.Command", 1, commandFromV1, nil),
+		spec[Command]("corb.Command", 2, commandFromV2, commandToV2),
 	}
 	for i := range specs {
 		text, err := embeddedSchema(specs[i].name, specs[i].version)
@@ -165,19 +167,17 @@ func detectionsFromV1(r *fieldReader) Detections {
 			r.fail(fmt.Sprintf("boxes[%d]", i), "corb.Box", it)
 			break
 		}
-		br := &fieldReader{rec: "corb.Box", m: m}
-		d.Boxes[i] = Box{
-			ClassID: br.i32("class_id"),
-			Label:   br.str("label"),
-			Score:   br.f32("score"),
-			X1:      br.f32("x1"),
-			Y1:      br.f32("y1"),
-			X2:      br.f32("x2"),
-			Y2:      br.f32("y2"),
-		}
-		if br.err != nil && r.err == nil {
-			r.err = br.err
-		}
+		r.nested("corb.Box", m, func(br *fieldReader) {
+			d.Boxes[i] = Box{
+				ClassID: br.i32("class_id"),
+				Label:   br.str("label"),
+				Score:   br.f32("score"),
+				X1:      br.f32("x1"),
+				Y1:      br.f32("y1"),
+				X2:      br.f32("x2"),
+				Y2:      br.f32("y2"),
+			}
+		})
 	}
 	return d
 }
@@ -247,9 +247,7 @@ func (e *PresenceEvent) validate() error {
 	c := check{rec: "corb.PresenceEvent"}
 	c.utf8("event_id", e.EventID)
 	c.utf8("zone_id", e.ZoneID)
-	switch e.Type {
-	case Occupied, Vacated, CountChanged, Stale, Recovered:
-	default:
+	if !e.Type.known() {
 		c.failf("unknown type %q", e.Type)
 	}
 	c.nonNegative("count", int64(e.Count))
@@ -260,6 +258,14 @@ func (e *PresenceEvent) validate() error {
 	c.time("event_time", e.EventTime)
 	c.nonNegative("duration_ms", int64(e.Duration))
 	return c.err
+}
+
+func (t PresenceType) known() bool {
+	switch t {
+	case Occupied, Vacated, CountChanged, Stale, Recovered:
+		return true
+	}
+	return false
 }
 
 func presenceFromV1(r *fieldReader) PresenceEvent {
@@ -278,10 +284,6 @@ func presenceFromV1(r *fieldReader) PresenceEvent {
 }
 
 func presenceToV1(e *PresenceEvent, form nativeForm) map[string]any {
-	var since any
-	if !e.OccupiedSince.IsZero() {
-		since = form.union("long", form.time(e.OccupiedSince))
-	}
 	return map[string]any{
 		"event_id":       e.EventID,
 		"zone_id":        e.ZoneID,
@@ -290,7 +292,7 @@ func presenceToV1(e *PresenceEvent, form nativeForm) map[string]any {
 		"peak":           e.Peak,
 		"window_start":   form.time(e.WindowStart),
 		"window_end":     form.time(e.WindowEnd),
-		"occupied_since": since,
+		"occupied_since": form.optTime(e.OccupiedSince),
 		"duration_ms":    int64(e.Duration / time.Millisecond),
 		"event_time":     form.time(e.EventTime),
 	}
@@ -298,97 +300,27 @@ func presenceToV1(e *PresenceEvent, form nativeForm) map[string]any {
 
 // ---- Command ----
 
-func (c *Command) validate() error {
-	k := check{rec: "corb.Command"}
-	k.utf8("id", c.ID)
-	k.utf8("command_type", c.CommandType)
-	k.utf8("zone_id", c.ZoneID)
-	k.utf8("channel", c.Channel)
-	k.utf8("sender", c.Sender)
-	k.time("issued_at", c.IssuedAt)
-	if c.CommandType == "" {
-		k.failf("command_type is empty")
-	}
-	set := 0
-	if c.SendSMS != nil {
-		set++
-		k.utf8("args.to", c.SendSMS.To)
-		k.utf8("args.body", c.SendSMS.Body)
-		if c.CommandType != CommandSendSMS {
-			k.failf("SendSMS arguments on command_type %q, want %q", c.CommandType, CommandSendSMS)
-		}
-	}
-	if c.RequestCleaning != nil {
-		set++
-		k.utf8("args.reason", c.RequestCleaning.Reason)
-		k.nonNegative("args.visits", int64(c.RequestCleaning.Visits))
-		if c.CommandType != CommandRequestCleaning {
-			k.failf("RequestCleaning arguments on command_type %q, want %q", c.CommandType, CommandRequestCleaning)
-		}
-	}
-	if c.Text != nil {
-		set++
-		k.utf8("args.raw", c.Text.Raw)
-	}
-	if set > 1 {
-		k.failf("%d argument records set, at most one allowed", set)
-	}
-	return k.err
-}
-
+// commandFromV1 upgrades a v1 record as Avro schema resolution with v2 as the
+// reader does: the fields v2 added take their defaults (no cause, no
+// correlation, and zero usage figures beyond v1's three), then v2 reads it.
+// interop_test.go checks this against Apache Avro for Java's resolution.
 func commandFromV1(r *fieldReader) Command {
-	c := Command{
-		ID:          r.str("id"),
-		CommandType: r.str("command_type"),
-		ZoneID:      r.str("zone_id"),
-		Channel:     r.str("channel"),
-		Sender:      r.str("sender"),
-		IssuedAt:    r.timestamp("issued_at"),
-	}
-	branch, m := r.union("args")
-	ar := &fieldReader{rec: branch, m: m}
-	switch branch {
-	case "":
-	case "corb.SendSMSArgs":
-		c.SendSMS = &SendSMSArgs{To: ar.str("to"), Body: ar.str("body")}
-	case "corb.RequestCleaningArgs":
-		c.RequestCleaning = &RequestCleaningArgs{
-			Reason:        ar.str("reason"),
-			Visits:        ar.i32("visits"),
-			PersonMinutes: ar.f64("person_minutes"),
+	m := maps.Clone(r.m)
+	m["cause"] = nil
+	m["correlation_id"] = ""
+	if u, ok := m["args"].(map[string]any); ok && len(u) == 1 {
+		if a, ok := u["corb.RequestCleaningArgs"].(map[string]any); ok {
+			a = maps.Clone(a)
+			a["requested_by"] = ""
+			a["peak"] = int32(0)
+			a["occupied_ms"] = int64(0)
+			a["first_use"] = nil
+			a["last_use"] = nil
+			a["policy"] = ""
+			a["cycle"] = int64(0)
+			m["args"] = map[string]any{"corb.RequestCleaningArgs": a}
 		}
-	case "corb.TextArgs":
-		c.Text = &TextArgs{Raw: ar.str("raw")}
-	default:
-		r.fail("args", "known argument record", branch)
 	}
-	if ar.err != nil && r.err == nil {
-		r.err = ar.err
-	}
-	return c
-}
-
-func commandToV1(c *Command, form nativeForm) map[string]any {
-	var args any
-	switch {
-	case c.SendSMS != nil:
-		args = form.union("corb.SendSMSArgs", map[string]any{"to": c.SendSMS.To, "body": c.SendSMS.Body})
-	case c.RequestCleaning != nil:
-		args = form.union("corb.RequestCleaningArgs", map[string]any{
-			"reason":         c.RequestCleaning.Reason,
-			"visits":         c.RequestCleaning.Visits,
-			"person_minutes": c.RequestCleaning.PersonMinutes,
-		})
-	case c.Text != nil:
-		args = form.union("corb.TextArgs", map[string]any{"raw": c.Text.Raw})
-	}
-	return map[string]any{
-		"id":           c.ID,
-		"command_type": c.CommandType,
-		"zone_id":      c.ZoneID,
-		"channel":      c.Channel,
-		"sender":       c.Sender,
-		"issued_at":    form.time(c.IssuedAt),
-		"args":         args,
-	}
+	r.m = m
+	return commandFromV2(r)
 }
