@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -52,9 +51,7 @@ func TestTapReportsWhatFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- tap.Run(ctx) }()
+	run := tt.Go("tap", tap.Run)
 	deadline := time.Now().Add(10 * time.Second)
 	for tap.Stats("detections").Records < 3 || tap.Stats("frames-dlq").Records < 1 || tap.Stats("events").Records < 1 {
 		if time.Now().After(deadline) {
@@ -62,10 +59,7 @@ func TestTapReportsWhatFlows(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	run.Stop()
 	d := tap.Stats("detections")
 	if d.People != 4 || d.MaxPeople != 3 || d.Undecodable != 1 {
 		t.Errorf("detections stats %+v, want 4 people, max 3, 1 undecodable", d)

@@ -385,15 +385,6 @@ func presenceOperator(instance string, op operators.Operator) runtimetest.Operat
 	}
 }
 
-func decodeEvents(t *testing.T, recs []*kgo.Record) []schemas.PresenceEvent {
-	t.Helper()
-	out := make([]schemas.PresenceEvent, len(recs))
-	for i, r := range recs {
-		out[i] = decodeEvent(t, r.Value)
-	}
-	return out
-}
-
 func byZone(evs []schemas.PresenceEvent) map[string][]string {
 	out := map[string][]string{}
 	for _, e := range evs {
@@ -425,7 +416,7 @@ func TestRuntimeRestartContinuesFromTheChangelog(t *testing.T) {
 	if second.keys.Load() != nz {
 		t.Errorf("the second instance restored %d zones, want %d", second.keys.Load(), nz)
 	}
-	got := byZone(decodeEvents(t, tt.Expect(evTopic, n)))
+	got := byZone(runtimetest.Decode[schemas.PresenceEvent](t, tt.Expect(evTopic, n)))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("events (%d zones) differ from an uninterrupted run (%d zones, %d events)", len(got), len(want), n)
 		for z, w := range want {
@@ -454,7 +445,7 @@ func TestRuntimeTickReportsStaleWithoutInput(t *testing.T) {
 	}
 	var evs []schemas.PresenceEvent
 	tt.Eventually("STALE for both zones", func() bool {
-		evs = decodeEvents(t, tt.Records(evTopic))
+		evs = runtimetest.Decode[schemas.PresenceEvent](t, tt.Records(evTopic))
 		return len(stale(evs)) == 2
 	})
 	for _, e := range evs {
@@ -466,7 +457,7 @@ func TestRuntimeTickReportsStaleWithoutInput(t *testing.T) {
 	// One more record for z000: RECOVERED.
 	produce(t, tt, []schemas.ZoneCounts{{ZoneID: "z000", CameraID: "cam-z000", CaptureTime: presencetest.Start.Add(time.Minute)}})
 	tt.Eventually("RECOVERED for z000", func() bool {
-		for _, e := range decodeEvents(t, tt.Records(evTopic)) {
+		for _, e := range runtimetest.Decode[schemas.PresenceEvent](t, tt.Records(evTopic)) {
 			if e.Type == schemas.Recovered && e.ZoneID == "z000" {
 				return true
 			}

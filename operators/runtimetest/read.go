@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators/runtime"
+	"github.com/corb-dev/corb/schemas"
 )
 
 // Expect waits until a logical topic holds n committed records and returns
@@ -181,6 +183,24 @@ func (tt *Tester) committed(topic string) ([]*kgo.Record, map[int32]int64) {
 	}
 	sortRecords(recs)
 	return recs, ends
+}
+
+// Decode unmarshals the value of every record into a T (schemas.Unmarshal),
+// failing the test on an error:
+//
+//	events := runtimetest.Decode[schemas.PresenceEvent](t, tt.Expect("events", 2))
+func Decode[T any, P interface {
+	*T
+	schemas.Record
+}](t testing.TB, recs []*kgo.Record) []T {
+	t.Helper()
+	out := make([]T, len(recs))
+	for i, r := range recs {
+		if err := schemas.Unmarshal(r.Value, P(&out[i])); err != nil {
+			t.Fatalf("runtimetest: %s[%d] at offset %d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+	}
+	return out
 }
 
 // DeadLetter is a record of a dead-letter topic with the headers the runtime

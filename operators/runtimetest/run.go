@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -46,12 +47,55 @@ type Operator struct {
 type Instance struct {
 	tt     *Tester
 	spec   Operator
-	cfg    runtime.Config
 	runner *runtime.Runner
+	task   *Task
+}
+
+// Task is a function running in the background of a test: see Go.
+type Task struct {
+	t      testing.TB
+	name   string
+	wait   time.Duration
 	cancel context.CancelFunc
 	done   chan struct{}
-	err    error // Run's result, set before done is closed
+	err    error // run's result, set before done is closed
 	stop   sync.Once
+}
+
+// Go runs run — a table's, a tap's, a connector's Run — in a goroutine of
+// its own until Stop, which the tester calls when the test ends. name names
+// it in failures.
+func (tt *Tester) Go(name string, run func(ctx context.Context) error) *Task {
+	return tt.start(name, tt.cfg.timeout, run)
+}
+
+func (tt *Tester) start(name string, wait time.Duration, run func(context.Context) error) *Task {
+	ctx, cancel := context.WithCancel(context.Background())
+	k := &Task{t: tt.t, name: name, wait: wait, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		k.err = run(ctx)
+	}()
+	tt.t.Cleanup(k.Stop)
+	return k
+}
+
+// Stop cancels the task's context and waits for its function to return,
+// for the tester's Timeout at the most. An error from it, or its not
+// returning, fails the test. Stop may be called more than once.
+func (k *Task) Stop() {
+	k.t.Helper()
+	k.stop.Do(func() {
+		k.cancel()
+		select {
+		case <-k.done:
+			if k.err != nil {
+				k.t.Errorf("runtimetest: %s: Run: %v", k.name, k.err)
+			}
+		case <-time.After(k.wait):
+			k.t.Errorf("runtimetest: %s: Run did not return within %v of its end", k.name, k.wait)
+		}
+	})
 }
 
 // Run starts op with runtime.New and Runner.Run, and stops it when the test
@@ -83,14 +127,13 @@ func (tt *Tester) Run(op Operator) *Instance {
 	if err != nil {
 		tt.t.Fatalf("runtimetest: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	i := &Instance{tt: tt, spec: op, cfg: cfg, runner: r, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(i.done)
-		i.err = r.Run(ctx)
-	}()
-	tt.t.Cleanup(i.Stop)
-	return i
+	// Stopping waits out a batch in flight, for the runtime's ShutdownTimeout.
+	shutdown := cfg.ShutdownTimeout
+	if shutdown <= 0 {
+		shutdown = 10 * time.Second // the runtime's default
+	}
+	wait := 10*time.Second + shutdown
+	return &Instance{tt: tt, spec: op, runner: r, task: tt.start("operator "+op.Name, wait, r.Run)}
 }
 
 // Runner is the runtime's runner of the instance (Ready, Group).
@@ -102,21 +145,7 @@ func (i *Instance) Runner() *runtime.Runner { return i.runner }
 // when the test ends.
 func (i *Instance) Stop() {
 	i.tt.t.Helper()
-	i.stop.Do(func() {
-		i.cancel()
-		wait := 10*time.Second + i.cfg.ShutdownTimeout
-		if i.cfg.ShutdownTimeout <= 0 {
-			wait += 10 * time.Second // the runtime's default
-		}
-		select {
-		case <-i.done:
-			if i.err != nil {
-				i.tt.t.Errorf("runtimetest: operator %s: Run: %v", i.spec.Name, i.err)
-			}
-		case <-time.After(wait):
-			i.tt.t.Errorf("runtimetest: operator %s: Run did not return within %v of its end", i.spec.Name, wait)
-		}
-	})
+	i.task.Stop()
 }
 
 // Restart stops the instance and runs it again, with op instead of its
@@ -148,8 +177,8 @@ func (i *Instance) WaitConsumed() {
 	group := i.runner.Group()
 	i.tt.Eventually(fmt.Sprintf("operator %s (group %s) to commit its input", i.spec.Name, group), func() bool {
 		select {
-		case <-i.done:
-			i.tt.t.Fatalf("runtimetest: operator %s stopped before it consumed its input: Run: %v", i.spec.Name, i.err)
+		case <-i.task.done:
+			i.tt.t.Fatalf("runtimetest: operator %s stopped before it consumed its input: Run: %v", i.spec.Name, i.task.err)
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -3,6 +3,7 @@ package runtimetest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -338,18 +339,47 @@ func TestChainWithTableAndMatch(t *testing.T) {
 	}
 }
 
-func TestProduceAvro(t *testing.T) {
-	tt := runtimetest.New(t, runtimetest.Topics(1, "events"))
+func TestProduceAvroAndDecode(t *testing.T) {
+	rec := newRecorder(t)
+	tt := runtimetest.New(rec, runtimetest.Topics(1, "events"))
 	ev := schemas.PresenceEvent{EventID: "e1", ZoneID: "lobby", Type: schemas.Occupied, Count: 1, Peak: 1,
 		WindowStart: time.Unix(100, 0).UTC(), WindowEnd: time.Unix(102, 0).UTC(), EventTime: time.Unix(102, 0).UTC()}
 	tt.ProduceAvro("events", "lobby", &ev)
-	r := tt.Expect("events", 1)[0]
-	var got schemas.PresenceEvent
-	if err := schemas.Unmarshal(r.Value, &got); err != nil {
-		t.Fatal(err)
+	recs := tt.Expect("events", 1)
+	got := runtimetest.Decode[schemas.PresenceEvent](rec, recs)
+	if string(recs[0].Key) != "lobby" || len(got) != 1 || got[0].EventID != "e1" || got[0].Type != schemas.Occupied {
+		t.Errorf("read %q %+v, want lobby's OCCUPIED e1", recs[0].Key, got)
 	}
-	if string(r.Key) != "lobby" || got.EventID != "e1" || got.Type != schemas.Occupied {
-		t.Errorf("read %q %+v, want lobby's OCCUPIED e1", r.Key, got)
+	rec.failedWith(t)
+
+	tt.Produce("events", "lobby", []byte("not avro"))
+	if !rec.run(func() { runtimetest.Decode[schemas.PresenceEvent](rec, tt.Expect("events", 2)) }) {
+		t.Error("Decode went on after garbage")
+	}
+	rec.failedWith(t, "events[0] at offset 1")
+}
+
+// Go's Stop cancels the task and fails the test when it returns an error or
+// does not return in time.
+func TestGoStopsBounded(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(ctx context.Context) error
+		want []string
+	}{
+		{"clean", func(ctx context.Context) error { <-ctx.Done(); return nil }, nil},
+		{"error", func(ctx context.Context) error { <-ctx.Done(); return errors.New("boom") }, []string{"task: Run: boom"}},
+		{"stuck", func(context.Context) error { time.Sleep(time.Second); return nil }, []string{"task: Run did not return within 100ms"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			tt := runtimetest.New(rec, runtimetest.Timeout(100*time.Millisecond))
+			task := tt.Go("task", tc.run)
+			task.Stop()
+			task.Stop() // a second Stop (and the one at the test's end) reports nothing more
+			rec.failedWith(t, tc.want...)
+		})
 	}
 }
 

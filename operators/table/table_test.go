@@ -28,26 +28,6 @@ func rec(key string, value []byte) *kgo.Record {
 	return &kgo.Record{Topic: logical, Key: []byte(key), Value: value}
 }
 
-// start runs tbl until the test ends and returns Run's result channel.
-func start(t testing.TB, tbl *table.Table) <-chan error {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- tbl.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return errc
-}
-
 func waitReady(t testing.TB, tbl *table.Table) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -110,7 +90,7 @@ func TestInitialLoad(t *testing.T) {
 		t.Fatal("ready before Run")
 	default:
 	}
-	start(t, tbl)
+	tt.Go("table", tbl.Run)
 	waitReady(t, tbl)
 	got := tbl.Snapshot()
 	if !maps.EqualFunc(got, want, func(a, b []byte) bool { return string(a) == string(b) }) {
@@ -154,7 +134,7 @@ func TestUpdatesAndTombstonesAfterReady(t *testing.T) {
 		defer mu.Unlock()
 		changes = append(changes, change{k, v})
 	})
-	start(t, tbl)
+	tt.Go("table", tbl.Run)
 	waitReady(t, tbl)
 
 	tt.ProduceRecords(rec("a", []byte("10")))
@@ -206,7 +186,7 @@ func TestUpdatesAndTombstonesAfterReady(t *testing.T) {
 func TestEmptyTopicIsReadyAtOnce(t *testing.T) {
 	tt := newTester(t, logical)
 	tbl := newTable(t, tt, nil)
-	start(t, tbl)
+	tt.Go("table", tbl.Run)
 	waitReady(t, tbl)
 	if n := tbl.Len(); n != 0 {
 		t.Errorf("Len = %d", n)
@@ -253,7 +233,7 @@ func TestTransactions(t *testing.T) {
 	send(open, rec("e", []byte("open")))
 
 	tbl := newTable(t, tt, nil)
-	start(t, tbl)
+	tt.Go("table", tbl.Run)
 	waitReady(t, tbl)
 	got := tbl.Snapshot()
 	want := map[string]string{"a": "1", "b": "1", "c": "1"}
@@ -338,7 +318,7 @@ func TestStoppedBeforeReady(t *testing.T) {
 func TestConcurrentReaders(t *testing.T) {
 	tt := newTester(t, logical)
 	tbl := newTable(t, tt, nil)
-	start(t, tbl)
+	tt.Go("table", tbl.Run)
 	waitReady(t, tbl)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -271,11 +271,9 @@ func TestOperatorThroughTheRuntime(t *testing.T) {
 
 	counts := map[string][]int32{}
 	partitions := map[string]map[int32]bool{}
-	for _, r := range tt.Expect("zone-counts", 3) {
-		var zc schemas.ZoneCounts
-		if err := schemas.Unmarshal(r.Value, &zc); err != nil {
-			t.Fatal(err)
-		}
+	recs := tt.Expect("zone-counts", 3)
+	for i, zc := range runtimetest.Decode[schemas.ZoneCounts](t, recs) {
+		r := recs[i]
 		if string(r.Key) != zc.ZoneID {
 			t.Errorf("count of %s keyed %q", zc.ZoneID, r.Key)
 		}
