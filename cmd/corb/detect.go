@@ -274,13 +274,12 @@ func (r *detectRun) file(ctx context.Context, path string) error {
 	if detectImageExts[strings.ToLower(filepath.Ext(path))] {
 		return fmt.Errorf("%s: %w: named like an image, but its content is %s", path, errNotMedia, http.DetectContentType(head))
 	}
+	// gocv's error says no more than "cannot open" with a backend number; its
+	// capture is allocated even then.
 	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err == nil && !vc.IsOpened() {
+	if err != nil || !vc.IsOpened() {
 		vc.Close()
-		err = errors.New("FFmpeg cannot open it")
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w (%v)", path, errNotMedia, err)
+		return fmt.Errorf("%s: %w: FFmpeg cannot open it as a video", path, errNotMedia)
 	}
 	defer vc.Close()
 	var pending []detectFrame

@@ -44,8 +44,9 @@ func TestDetectGoesOnPastBadFiles(t *testing.T) {
 	text := write("notes.jpg", []byte("not a picture\n"))
 	damaged := write("damaged.avi", read(vtest, 20000)) // FFmpeg: "[msmpeg4 @ …] Error at MB: …"
 	empty := write("empty.mp4", nil)
+	junk := write("junk.avi", []byte("not a video\n"))
 
-	stdout, stderr, code := runMain(t, "detect", "--max-frames", "1", missing, truncated, text, damaged, kite, empty)
+	stdout, stderr, code := runMain(t, "detect", "--max-frames", "1", missing, truncated, text, damaged, kite, empty, junk)
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
@@ -60,7 +61,8 @@ func TestDetectGoesOnPastBadFiles(t *testing.T) {
 		truncated + ": not a decodable image or video: a truncated JPEG",
 		text + ": not a decodable image or video: named like an image, but its content is text/plain",
 		empty + ": not a decodable image or video: empty",
-		"corb: detect: 4 of 6 files failed: " + strings.Join([]string{missing, truncated, text, empty}, ", "),
+		junk + ": not a decodable image or video: FFmpeg cannot open it as a video",
+		"corb: detect: 5 of 7 files failed: " + strings.Join([]string{missing, truncated, text, empty, junk}, ", "),
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
