@@ -20,7 +20,8 @@ func isTyped(err error) bool {
 	return false
 }
 
-// seed adds every golden vector and every sample record to the corpus.
+// seed adds every golden vector, every sample record (written as the current
+// versions) and v1 commands to the corpus.
 func seed(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bin"))
 	if err != nil {
@@ -39,6 +40,9 @@ func seed(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+	for _, c := range v1Commands() {
+		f.Add(encodeV1(f, c.native))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0xC3, 0x01})
@@ -101,6 +105,7 @@ func FuzzUnmarshalPresenceEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode[PresenceEvent](t, b) })
 }
 
+// FuzzUnmarshalCommand decodes v1 (upgraded) and v2 commands.
 func FuzzUnmarshalCommand(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode[Command](t, b) })

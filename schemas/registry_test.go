@@ -2,7 +2,9 @@ package schemas
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,6 +109,12 @@ func TestNewRegistryRejects(t *testing.T) {
 	badJSON.version, badJSON.schema = 3, "{"
 	wrongGoType := spec[Detections]("corb.Frame", 5, detectionsFromV1, nil)
 	wrongGoType.schema = frame.schema
+	commandV1, err := embeddedSchema("corb.Command", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commandV1WithEncoder := spec[Command]("corb.Command", 1, commandFromV1, commandToV2)
+	commandV1WithEncoder.schema = commandV1
 
 	for name, extra := range map[string]versionSpec{
 		"schema declares another name": renamed,
@@ -115,9 +123,14 @@ func TestNewRegistryRejects(t *testing.T) {
 		"encoder not on highest":       newWithoutEncoder,
 		"bad json":                     badJSON,
 		"go type of another record":    wrongGoType,
+		"command v1 encodes beside v2": commandV1WithEncoder,
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := newRegistry(append(append([]versionSpec(nil), specs...), extra))
+			all := append([]versionSpec(nil), specs...)
+			if extra.name == "corb.Command" && extra.version == 1 { // in place of the released v1
+				all = slices.DeleteFunc(all, func(s versionSpec) bool { return s.name == extra.name && s.version == 1 })
+			}
+			_, err := newRegistry(append(all, extra))
 			if err == nil {
 				t.Fatal("newRegistry accepted it")
 			}
@@ -140,5 +153,24 @@ func TestDecodeIntoWrongType(t *testing.T) {
 	var f Frame
 	if err := specs[0].decode(map[string]any{"camera_id": 5}, &f); !errors.Is(err, ErrInvalid) || !reflect.DeepEqual(f, Frame{}) {
 		t.Fatalf("err = %v, f = %+v", err, f)
+	}
+}
+
+// TestCommandVersions: v2 is what Marshal writes; v1 stays registered,
+// decodable and readable as text, without an encoder.
+func TestCommandVersions(t *testing.T) {
+	r := reg(t)
+	if v, err := CurrentVersion("corb.Command"); v != 2 || err != nil {
+		t.Fatalf("CurrentVersion = %d, %v", v, err)
+	}
+	v1, ok := r.byNameVersion["corb.Command.v1"]
+	if !ok || v1.encode != nil || v1.decode == nil {
+		t.Fatalf("v1 registered %v, encoder %v", ok, ok && v1.encode != nil)
+	}
+	for _, version := range []int{1, 2} {
+		s, err := Schema("corb.Command", version)
+		if err != nil || !strings.Contains(s, fmt.Sprintf("Version %d", version)) {
+			t.Errorf("Schema(corb.Command, %d) = %.80q, %v", version, s, err)
+		}
 	}
 }
