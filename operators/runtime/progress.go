@@ -18,7 +18,7 @@ import (
 type Progress struct {
 	NopHooks // what it does not count
 	log      *slog.Logger
-	every time.Duration
+	every    time.Duration
 
 	mu     sync.Mutex
 	counts map[Member]*progressCounts

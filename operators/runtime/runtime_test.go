@@ -95,6 +95,13 @@ func newPrometheus(t *testing.T, reg prometheus.Registerer) *runtime.Prometheus 
 // label pairs in reg; 0 when there is no such series.
 func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
+	v, _ := lookupMetric(t, reg, name, labels...)
+	return v
+}
+
+// lookupMetric is metricValue, and whether the series exists.
+func lookupMetric(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) (float64, bool) {
+	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -119,12 +126,12 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...s
 				}
 			}
 			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
+				return c.GetValue(), true
 			}
-			return m.GetGauge().GetValue()
+			return m.GetGauge().GetValue(), true
 		}
 	}
-	return 0
+	return 0, false
 }
 
 func start(t *testing.T, cfg runtime.Config) (*runtime.Runner, func()) {
