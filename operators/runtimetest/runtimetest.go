@@ -87,7 +87,8 @@ type Tester struct {
 }
 
 // New starts a one-broker kfake cluster with the topics of opts; it is
-// closed when the test ends, after every operator Run started has stopped.
+// closed when the test ends, after every operator and task it ran has
+// stopped.
 func New(t testing.TB, opts ...Option) *Tester {
 	t.Helper()
 	cfg := config{timeout: 15 * time.Second, settle: 300 * time.Millisecond, logger: slog.New(slog.DiscardHandler)}
@@ -164,17 +165,11 @@ func (tt *Tester) Produce(topic, key string, value []byte) {
 // ProduceAvro writes r, in Avro single-object encoding, as Produce does.
 func (tt *Tester) ProduceAvro(topic, key string, r schemas.Record) {
 	tt.t.Helper()
-	tt.Produce(topic, key, tt.Marshal(r))
-}
-
-// Marshal is schemas.Marshal, failing the test on an error.
-func (tt *Tester) Marshal(r schemas.Record) []byte {
-	tt.t.Helper()
 	b, err := schemas.Marshal(r)
 	if err != nil {
 		tt.t.Fatalf("runtimetest: marshal %s: %v", r.SchemaName(), err)
 	}
-	return b
+	tt.Produce(topic, key, b)
 }
 
 // ProduceRecords writes recs, whose Topic is logical, in order, and waits

@@ -47,13 +47,13 @@ func TestExpectWantsExactlyN(t *testing.T) {
 		want string // the failure; "" for none
 	}{
 		{"exactly", 3, ""},
-		{"fewer arrive", 4, "3 committed records within 200ms, want 4"},
+		{"fewer arrive", 4, "3 committed records within 2s, want 4"},
 		{"more arrive", 2, "3 committed records, want exactly 2"},
 		{"none expected", 0, "3 committed records, want exactly 0"},
 	}
 	rec := newRecorder(t)
 	tt := runtimetest.New(rec, runtimetest.Topics(2, "out"),
-		runtimetest.Timeout(200*time.Millisecond), runtimetest.Settle(100*time.Millisecond))
+		runtimetest.Timeout(2*time.Second), runtimetest.Settle(200*time.Millisecond))
 	for _, v := range []string{"a", "b", "c"} {
 		tt.Produce("out", v, []byte(v))
 	}
