@@ -109,8 +109,8 @@ func parseTail(cmd *cli.Command, spec *topology.Spec, now time.Time) (tailSettin
 	}
 	switch f := cmd.String("format"); f {
 	case "":
-		f, ok := cmd.Root().Writer.(*os.File)
-		s.line = ok && term.IsTerminal(int(f.Fd()))
+		out, ok := cmd.Root().Writer.(*os.File)
+		s.line = ok && term.IsTerminal(int(out.Fd()))
 	case "line":
 		s.line = true
 	case "json":
@@ -171,9 +171,11 @@ func tail(ctx context.Context, s tailSettings, w io.Writer) error {
 	// take offsets, and a partition whose last offset is a marker is only
 	// known to be read to its end when the marker is seen.
 	consume := map[int32]kgo.Offset{}
+	pending := map[int32]bool{} // not yet read to its end
 	for p, start := range starts {
 		if s.follow || start < ends[p] {
 			consume[p] = kgo.NewOffset().At(start)
+			pending[p] = true
 		}
 	}
 	if len(consume) == 0 {
@@ -211,10 +213,10 @@ func tail(ctx context.Context, s tailSettings, w io.Writer) error {
 				}
 			}
 			if !s.follow && rec.Offset >= end-1 {
-				delete(consume, rec.Partition)
+				delete(pending, rec.Partition)
 			}
 		}
-		if !s.follow && len(consume) == 0 {
+		if !s.follow && len(pending) == 0 {
 			return nil
 		}
 	}
@@ -241,7 +243,7 @@ func tailOffsets(ctx context.Context, s tailSettings, physical string) (starts, 
 			return nil, fmt.Errorf("topic %s (%q of %s) is not on the cluster: create it with 'corb topology apply'", physical, s.topic.Name, s.spec.File)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("listing the %s offsets of %s: %w", what, physical, err)
+			return nil, fmt.Errorf("listing the %s offsets of %s on %s: %w", what, physical, strings.Join(s.brokers, ","), err)
 		}
 		out := map[int32]int64{}
 		l.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
