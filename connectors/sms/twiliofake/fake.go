@@ -272,33 +272,40 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
-// recording logs every request with the status it was answered with.
+// recording logs every request, and its status as the answer starts, so
+// that a client never sees an answer the log does not have yet.
 func (s *Server) recording(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm() //nolint:errcheck // a bad form reads as missing parameters, as Twilio's validation then reports
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Form: r.Form, Status: sw.status})
+		i := len(s.requests)
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Form: r.Form})
 		s.mu.Unlock()
+		h.ServeHTTP(&statusWriter{ResponseWriter: w, answer: func(status int) {
+			s.mu.Lock()
+			s.requests[i].Status = status
+			s.mu.Unlock()
+		}}, r)
 	})
 }
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	answer   func(status int)
+	answered bool
 }
 
 func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
+	if !w.answered {
+		w.answered = true
+		w.answer(status)
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+	if !w.answered {
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
