@@ -56,7 +56,9 @@ type OperatorOptions struct {
 // corb.ZoneCounts record out per zone the frame's camera sees, keyed by zone
 // id (so the counts of every camera of a zone meet on one partition), with
 // the frame's capture time as the record timestamp. A frame from a camera
-// that sees no zone is consumed with zero outputs.
+// that sees no zone is consumed with zero outputs and marked dropped
+// (DroppedNoZone), so that the runtime counts and logs what would otherwise
+// be a silent gap: a camera's detections that never become events.
 //
 // A record that is not a decodable corb.Detections is a permanent failure:
 // the runtime dead-letters it and the rest of the batch goes on.
@@ -66,6 +68,10 @@ type Operator struct {
 	out     string
 	records *prometheus.CounterVec // by zone, curried with the operator name
 }
+
+// DroppedNoZone is the operators.Result.Dropped reason of a frame whose
+// camera no zone of the zones file names.
+const DroppedNoZone = "camera-without-zones"
 
 // ErrNoOutput is returned by NewOperator when OperatorOptions.Output is empty.
 var ErrNoOutput = errors.New("zones: operator needs an output topic")
@@ -112,7 +118,7 @@ func (o *Operator) process(r operators.Record) operators.Result {
 	}
 	counts := o.zoner.Count(&d)
 	if len(counts) == 0 {
-		return operators.Result{}
+		return operators.Result{Dropped: DroppedNoZone}
 	}
 	outs := make([]operators.Output, 0, len(counts))
 	for i := range counts {

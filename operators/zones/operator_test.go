@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/runtime"
 	"github.com/corb-dev/corb/operators/runtimetest"
 	"github.com/corb-dev/corb/schemas"
 )
@@ -54,6 +55,7 @@ func TestOperatorProcess(t *testing.T) {
 		name      string
 		value     func(t *testing.T) []byte
 		want      map[string]int32 // zone → count, in any order; nil: no outputs
+		dropped   string           // the Result's Dropped reason
 		permanent bool
 	}{
 		{
@@ -74,8 +76,9 @@ func TestOperatorProcess(t *testing.T) {
 			want: map[string]int32{"hall": 2},
 		},
 		{
-			name:  "camera in no zone yields nothing",
-			value: func(t *testing.T) []byte { return detectionsRecord(t, frame("cam9", person(0.4, 0.5, 0.3, 0.9))).Value },
+			name:    "camera in no zone yields nothing, dropped for its reason",
+			value:   func(t *testing.T) []byte { return detectionsRecord(t, frame("cam9", person(0.4, 0.5, 0.3, 0.9))).Value },
+			dropped: DroppedNoZone,
 		},
 		{name: "garbage is dead-lettered", value: func(*testing.T) []byte { return []byte("not avro") }, permanent: true},
 		{name: "empty value is dead-lettered", value: func(*testing.T) []byte { return nil }, permanent: true},
@@ -111,6 +114,9 @@ func TestOperatorProcess(t *testing.T) {
 			}
 			if r.Err != nil {
 				t.Fatalf("err = %v", r.Err)
+			}
+			if r.Dropped != tt.dropped {
+				t.Errorf("dropped %q, want %q", r.Dropped, tt.dropped)
 			}
 			if len(r.Outputs) != len(tt.want) {
 				t.Fatalf("%d outputs, want %d", len(r.Outputs), len(tt.want))
@@ -161,7 +167,11 @@ func TestOperatorBatchKeepsOrder(t *testing.T) {
 		t.Fatalf("%d results for %d records", len(res), len(batch))
 	}
 	wantOuts := []int{2, 0, 1, 0}
+	wantDropped := []string{"", "", "", DroppedNoZone}
 	for i, r := range res {
+		if r.Dropped != wantDropped[i] {
+			t.Errorf("record %d: dropped %q, want %q", i, r.Dropped, wantDropped[i])
+		}
 		if (i == 1) != operators.IsPermanent(r.Err) {
 			t.Errorf("record %d: err %v", i, r.Err)
 		}
@@ -294,5 +304,35 @@ func TestOperatorThroughTheRuntime(t *testing.T) {
 	if string(dl.Value) != "not avro" || dl.Reason != "permanent" || dl.Operator != "zones" || dl.Topic != "detections" {
 		t.Errorf("dead letter %q: %s from %s of %s, want the garbage, permanent, from zones of detections",
 			dl.Value, dl.Reason, dl.Operator, dl.Topic)
+	}
+}
+
+// The detections of a camera that no zone names become no counts, and the
+// runtime counts them under their reason: a user who sees detections and
+// never an event finds out why.
+func TestZonelessCameraIsCountedAsDropped(t *testing.T) {
+	tt := runtimetest.New(t, runtimetest.Topics(1, "detections", "zone-counts", "detections-dlq"))
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for range 3 {
+		tt.ProduceAvro("detections", "cam9", &schemas.Detections{CameraID: "cam9", CaptureTime: at, Boxes: []schemas.Box{person(0.4, 0.5, 0.3, 0.9)}})
+	}
+	tt.ProduceAvro("detections", "cam2", &schemas.Detections{CameraID: "cam2", CaptureTime: at})
+	reg := prometheus.NewRegistry()
+	hooks, err := runtime.NewPrometheus(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := tt.Run(runtimetest.Operator{Name: "zones", Inputs: []string{"detections"}, Outputs: []string{"zone-counts"},
+		DeadLetter: "detections-dlq", Operator: newTestOperator(t, nil), Config: func(c *runtime.Config) { c.Hooks = hooks }})
+	tt.Expect("zone-counts", 1) // cam2's hall
+	op.WaitConsumed()
+	op.Stop()
+	want := `
+# HELP corb_records_dropped_total Records consumed on purpose with nothing following, by reason ("match": left out by the match pattern).
+# TYPE corb_records_dropped_total counter
+corb_records_dropped_total{operator="zones",reason="camera-without-zones"} 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "corb_records_dropped_total"); err != nil {
+		t.Error(err)
 	}
 }
