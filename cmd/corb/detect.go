@@ -206,7 +206,7 @@ func sniffFile(path string) ([]byte, error) {
 	head := make([]byte, 512)
 	n, err := io.ReadFull(f, head)
 	switch {
-	case n == 0 && (err == nil || errors.Is(err, io.EOF)):
+	case errors.Is(err, io.EOF): // nothing read
 		return nil, fmt.Errorf("%s: %w: empty", path, errNotMedia)
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, fmt.Errorf("%s: unreadable: %w", path, err)
