@@ -1,5 +1,6 @@
-// Package operators defines the operator contract and the runtime that hosts an
-// operator as a member of a Kafka consumer group.
+// Package operators defines the operator contract and the middleware around
+// it (recover, retry, timeout); package operators/runtime hosts an operator
+// as a member of a Kafka consumer group.
 //
 // An operator is a function from a batch of input records to output records.
 // It knows nothing about Kafka clients, offsets, transactions, retries or

@@ -14,7 +14,7 @@ import (
 // headers; these say why and where it came from.
 const (
 	HeaderError     = "corb.error"
-	HeaderReason    = "corb.reason" // panic, exhausted, permanent, undeclared-output, no-match-fields
+	HeaderReason    = "corb.reason" // panic, exhausted, permanent, undeclared-output: see reason
 	HeaderOperator  = "corb.operator"
 	HeaderTopic     = "corb.source.topic"
 	HeaderPartition = "corb.source.partition"
@@ -22,7 +22,10 @@ const (
 	HeaderTime      = "corb.time"
 )
 
-// reason classifies a permanent error for the dead-letter header and metric label.
+// reason classifies a permanent error for the dead-letter header and metric
+// label. A record the match pattern cannot read (Config.Match failing) is
+// "permanent"; one whose transient failures (timeouts included) outlived
+// its retries is "exhausted".
 func reason(err error) string {
 	var p *operators.PanicError
 	var x *operators.ExhaustedError

@@ -78,7 +78,8 @@ type Config struct {
 	// Operator is the operator to host. The runtime wraps it in Recover and Retry.
 	Operator operators.Operator
 	// Match, when set, decides which input records reach the operator; the rest are
-	// committed without output. An error dead-letters the record.
+	// committed without output and told to Hooks.Dropped (ReasonMatch). An error
+	// dead-letters the record.
 	Match func(operators.Record) (bool, error)
 	// MaxBatch bounds the records per batch (default 500).
 	MaxBatch int

@@ -2,10 +2,11 @@
 // stays current: the latest value of every key, with tombstones (records
 // whose value is null) deleting their key.
 //
-// An operator that joins its input against a table (the rules operator
-// against subscriptions, the command handlers against occupancy) runs a
-// Table beside its runtime, waits for WaitReady before it processes its
-// first record, and then looks keys up with Get.
+// An operator that looks its input up in a table (the rules operator in
+// subscriptions, the command handlers in occupancy) does not run one itself:
+// it is an operators.TableReader, and its runtime runs a Table for each of
+// its table topics, waits for WaitReady before the operator's first batch,
+// and hands the tables over; the operator looks keys up with Get.
 //
 // A Table consumes every partition of its topic from the start, with
 // read_committed isolation (records of aborted or still open transactions
@@ -34,8 +35,9 @@ type Config struct {
 	// Topic is the physical topic name (with its namespace). Required.
 	Topic string
 	// ClientOptions are extra franz-go options (TLS, SASL, client id, ...).
-	// The table sets the options that define how it consumes (topic, start
-	// offset, isolation level, control records) after them, so those win.
+	// The table sets the options that define how it consumes (brokers,
+	// topic, start offset, isolation level, control records) after them, so
+	// those win.
 	ClientOptions []kgo.Opt
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
