@@ -28,7 +28,9 @@ type TimeoutError struct {
 	After time.Duration
 }
 
-func (e *TimeoutError) Error() string { return fmt.Sprintf("operator call timed out after %v", e.After) }
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("operator call timed out after %v", e.After)
+}
 func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
 type timeouter struct {
