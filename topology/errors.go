@@ -22,20 +22,15 @@ var (
 	ErrSchema       = errors.New("schema mismatch")
 )
 
-// Position is a place in a topology file; a zero Line means the element was
-// not loaded from a file.
+// Position is a place in a topology file.
 type Position = yamlfile.Position
 
 // Error is one problem in a topology, e.g.
-//
-//	topology.yaml:14:5: operators[1].inputs[0]: unknown topic "framez"
-//
-// Kind is one of the package's sentinel errors (ErrUnknownTopic above), so
-// errors.Is(err, ErrUnknownTopic) holds.
+// `topology.yaml:14:5: operators[1].inputs[0]: unknown topic "framez"`;
+// its Kind is one of the sentinels above.
 type Error = yamlfile.Error
 
-// Errors is every problem found in one pass, in document order.
-// errors.Is and errors.As look through all of them.
+// Errors is every problem found in one pass (errors.Is and errors.As look through them).
 type Errors = yamlfile.Errors
 
 // errorList accumulates Errors with positions looked up by path.

@@ -105,26 +105,20 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 //	      - camera: vtest
 //	        polygon: [[0.0,0.45],[0.55,0.35],[0.6,1.0],[0.0,1.0]]
 func Parse(name string, data []byte) (*File, error) {
-	root, err := yamlfile.Load(name, data, "zones file", MaxFileSize)
-	if err != nil {
-		return nil, invalid(err)
-	}
 	p := &parser{Walker: yamlfile.Walker{File: name}, ids: map[string]int{}}
-	f := p.file(root)
-	if err := p.Err(); err != nil {
-		return nil, invalid(err)
+	root, err := yamlfile.Load(name, data, "zones file", MaxFileSize)
+	var f *File
+	if err == nil {
+		f, err = p.file(root), p.Err()
 	}
-	return f, nil
-}
-
-// invalid makes every problem in err, which is yamlfile.Errors, match ErrInvalid too.
-func invalid(err error) error {
 	var es yamlfile.Errors
-	errors.As(err, &es)
-	for _, e := range es {
-		e.Kind = fmt.Errorf("%w: %w", ErrInvalid, e.Kind)
+	if !errors.As(err, &es) {
+		return f, err // err is nil: Load and the walker report Errors
 	}
-	return es
+	for _, e := range es {
+		e.Kind = fmt.Errorf("%w: %w", ErrInvalid, e.Kind) // so that every problem is also ErrInvalid
+	}
+	return nil, es
 }
 
 type parser struct {
@@ -151,18 +145,15 @@ func (p *parser) file(root *yaml.Node) *File {
 	f := &File{Classes: []int32{0}}
 	p.Mapping(root, "", yamlfile.Fields{
 		"classes": func(v *yaml.Node, path string) {
-			var classes []int32
+			f.Classes = nil
 			n, ok := p.List(v, path, func(c *yaml.Node, path string) {
 				if id, ok := p.Int(c, path); ok && (id < 0 || id > math.MaxInt32) {
 					p.Fail(c, path, yamlfile.ErrInvalid, "must be a class id between 0 and 2^31-1, got %d", id)
 				} else if ok {
-					classes = append(classes, int32(id))
+					f.Classes = append(f.Classes, int32(id))
 				}
 			})
 			p.atLeastOne(v, path, n, ok, "class id")
-			if len(classes) > 0 {
-				f.Classes = classes
-			}
 		},
 		"zones": func(v *yaml.Node, path string) {
 			n, ok := p.List(v, path, func(z *yaml.Node, path string) { f.Zones = append(f.Zones, p.zone(z, path)) })
@@ -244,20 +235,16 @@ func (p *parser) view(n *yaml.Node, path string) (v View, camera *yaml.Node) {
 
 func (p *parser) polygon(n *yaml.Node, path string) Polygon {
 	var poly Polygon
-	bad := false
 	count, ok := p.List(n, path, func(pt *yaml.Node, path string) {
 		if xy, ok := p.point(pt, path); ok {
 			poly = append(poly, xy)
-		} else {
-			bad = true
 		}
 	})
 	switch {
 	case !ok:
-		return nil
 	case count < 3:
 		p.Fail(n, path, yamlfile.ErrInvalid, "a polygon needs at least 3 points, has %d", count)
-	case !bad:
+	case len(poly) == count: // every point is good
 		if msg := poly.check(); msg != "" {
 			p.Fail(n, path, yamlfile.ErrInvalid, "%s", msg)
 		}
@@ -273,10 +260,9 @@ func (p *parser) point(n *yaml.Node, path string) (Point, bool) {
 		}
 	})
 	switch {
-	case !ok:
-	case count != 2:
+	case ok && count != 2:
 		p.Fail(n, path, yamlfile.ErrInvalid, "a point is [x, y], got %d numbers", count)
-	case len(xy) < 2:
+	case len(xy) != 2:
 	case xy[0] < 0 || xy[0] > 1 || xy[1] < 0 || xy[1] > 1:
 		p.Fail(n, path, yamlfile.ErrInvalid, "point [%g, %g] is outside the frame: coordinates are normalised to 0..1", xy[0], xy[1])
 	default:

@@ -2,11 +2,7 @@ package yamlfile
 
 import (
 	"errors"
-	"maps"
 	"reflect"
-	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -37,8 +33,6 @@ func (w *Walker) Decode(n *yaml.Node, path string, v any) bool {
 	return true
 }
 
-var typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // decodeError adds one problem per message of a *yaml.TypeError.
 func (w *Walker) decodeError(n *yaml.Node, path string, err error) {
 	var te *yaml.TypeError
@@ -47,20 +41,15 @@ func (w *Walker) decodeError(n *yaml.Node, path string, err error) {
 		return
 	}
 	for _, msg := range te.Errors {
-		pos := w.At(n)
-		if m := typeErrorLine.FindStringSubmatch(msg); m != nil {
-			pos = Position{File: w.File}
-			pos.Line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		}
+		pos, msg := located(w.File, msg, w.At(n))
 		w.Errs.Add(pos, path, ErrType, "%s", msg)
 	}
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
-// checkKnown reports mapping keys that t has no field for; the decoder
-// ignores them, and they are usually misspelt field names.
+// checkKnown reports mapping keys that t has no field for (the decoder
+// ignores them, and they are usually misspelt field names) and keys given twice.
 func (w *Walker) checkKnown(n *yaml.Node, t reflect.Type, path string, depth int) {
 	n = Resolve(n)
 	if n == nil || depth > 64 {
@@ -74,22 +63,15 @@ func (w *Walker) checkKnown(n *yaml.Node, t reflect.Type, path string, depth int
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type error
+		types := map[string]reflect.Type{}
+		if open := structFields(t, types); open || n.Kind != yaml.MappingNode {
+			return // an inline map takes any key; the decoder reports a type error
 		}
-		fields := map[string]reflect.Type{}
-		if open := structFields(t, fields); open {
-			return // an inline map takes any key
+		fields := Fields{}
+		for name, ft := range types {
+			fields[name] = func(v *yaml.Node, path string) { w.checkKnown(v, ft, path, depth+1) }
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := Resolve(n.Content[i])
-			ft, ok := fields[k.Value]
-			if !ok {
-				w.Fail(k, Key(path, k.Value), ErrUnknownField, "unknown field %q (known: %s)", k.Value, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
-				continue
-			}
-			w.checkKnown(n.Content[i+1], ft, Key(path, k.Value), depth+1)
-		}
+		w.Mapping(n, path, fields)
 	case reflect.Slice, reflect.Array:
 		if n.Kind == yaml.SequenceNode {
 			for i, e := range n.Content {

@@ -58,17 +58,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	if p := e.Pos.String(); p != "" {
-		b.WriteString(p)
-		b.WriteString(": ")
-	}
+	s := e.Msg
 	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
+		s = e.Path + ": " + s
 	}
-	b.WriteString(e.Msg)
-	return b.String()
+	if p := e.Pos.String(); p != "" {
+		s = p + ": " + s
+	}
+	return s
 }
 
 // Unwrap returns the sentinel kind.

@@ -60,18 +60,22 @@ func at(file string, n *yaml.Node) Position {
 	return Position{File: file, Line: n.Line, Col: n.Column}
 }
 
-var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxError moves the line out of the parser's message into the position.
 func syntaxError(file string, err error) Errors {
-	msg, pos := err.Error(), Position{File: file}
-	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
+	pos, msg := located(file, err.Error(), Position{File: file})
 	return errorf(pos, ErrSyntax, "%s", msg)
+}
+
+var lineMessage = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// located moves the line out of a go-yaml message ("yaml: line 3: …") into
+// its position; a message without one keeps pos.
+func located(file, msg string, pos Position) (Position, string) {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if m := lineMessage.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Position{File: file, Line: line}, m[2]
+	}
+	return pos, msg
 }
 
 // aliases measures how many nodes a walk of a document visits with its

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,37 +48,65 @@ func (w *Walker) mark(path string, n *yaml.Node) {
 // a key given twice (ErrDuplicate) and a required key not given (ErrMissing)
 // are problems. It reports false when n is not a mapping.
 func (w *Walker) Mapping(n *yaml.Node, path string, fields Fields, required ...string) bool {
-	n = Resolve(n)
-	if n.Kind != yaml.MappingNode {
-		w.Fail(n, path, ErrType, "must be a mapping, got %s", Describe(n))
-		return false
-	}
-	w.mark(path, n)
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := Resolve(n.Content[i]), Resolve(n.Content[i+1])
-		fp := Key(path, k.Value)
-		if k.Kind != yaml.ScalarNode {
-			w.Fail(k, path, ErrType, "keys must be strings, got %s", Describe(k))
-			continue
-		}
+	if !w.pairs(n, path, "a mapping", func(k, v *yaml.Node, fp string) {
 		f, ok := fields[k.Value]
-		if !ok {
+		switch {
+		case !ok:
 			w.Fail(k, fp, ErrUnknownField, "unknown field %q (known: %s)", k.Value, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
-			continue
-		}
-		if seen[k.Value] {
+		case seen[k.Value]:
 			w.Fail(k, fp, ErrDuplicate, "field %q given twice", k.Value)
-			continue
+		default:
+			seen[k.Value] = true
+			f(v, fp)
 		}
-		seen[k.Value] = true
-		w.mark(fp, v)
-		f(v, fp)
+	}) {
+		return false
 	}
 	for _, r := range required {
 		if !seen[r] {
 			w.Fail(n, path, ErrMissing, "missing required field %q", r)
 		}
+	}
+	return true
+}
+
+// Keyed reads n as a mapping with string keys of the caller's choosing, each
+// at most once, and value reads each value; ok false leaves its key out (value
+// has reported why). shape describes the mapping in the type error ("a mapping
+// of field: [patterns]"); noun names a key in the duplicate error ("field").
+func Keyed[V any](w *Walker, n *yaml.Node, path, shape, noun string, value func(v *yaml.Node, path string) (V, bool)) map[string]V {
+	out := map[string]V{}
+	if !w.pairs(n, path, shape, func(k, v *yaml.Node, kp string) {
+		if _, dup := out[k.Value]; dup {
+			w.Fail(k, kp, ErrDuplicate, "%s %q given twice", noun, k.Value)
+		} else if x, ok := value(v, kp); ok {
+			out[k.Value] = x
+		}
+	}) {
+		return nil
+	}
+	return out
+}
+
+// pairs calls each, in document order, for the pairs of the mapping n whose
+// key is a string (aliases resolved), with the value's path, and reports
+// false when n is not a mapping.
+func (w *Walker) pairs(n *yaml.Node, path, shape string, each func(k, v *yaml.Node, path string)) bool {
+	if n = Resolve(n); n.Kind != yaml.MappingNode {
+		w.Fail(n, path, ErrType, "must be %s, got %s", shape, Describe(n))
+		return false
+	}
+	w.mark(path, n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := Resolve(n.Content[i]), Resolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			w.Fail(k, path, ErrType, "keys must be strings, got %s", Describe(k))
+			continue
+		}
+		kp := Key(path, k.Value)
+		w.mark(kp, v)
+		each(k, v, kp)
 	}
 	return true
 }
@@ -99,43 +128,22 @@ func (w *Walker) List(n *yaml.Node, path string, item func(v *yaml.Node, path st
 	return len(n.Content), true
 }
 
-// Keyed reads n as a mapping with string keys of the caller's choosing, each
-// at most once, and value reads each value; ok false leaves its key out (value
-// has reported why), as does a key that is not a string. shape describes the mapping in the type error ("a mapping
-// of field: [patterns]"); noun names a key in the duplicate error ("field").
-func Keyed[V any](w *Walker, n *yaml.Node, path, shape, noun string, value func(v *yaml.Node, path string) (V, bool)) map[string]V {
-	n = Resolve(n)
-	if n.Kind != yaml.MappingNode {
-		w.Fail(n, path, ErrType, "must be %s, got %s", shape, Describe(n))
-		return nil
+// typed resolves n and reports whether it is a scalar with one of tags; the
+// problem when it is not is "must be <want>, got …".
+func (w *Walker) typed(n *yaml.Node, path, want string, tags ...string) (*yaml.Node, bool) {
+	if n = Resolve(n); n.Kind != yaml.ScalarNode || !slices.Contains(tags, n.ShortTag()) {
+		w.Fail(n, path, ErrType, "must be %s, got %s", want, Describe(n))
+		return n, false
 	}
-	out := make(map[string]V, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := Resolve(n.Content[i]), Resolve(n.Content[i+1])
-		key, ok := w.String(k, path)
-		kp := Key(path, key)
-		if !ok {
-			continue
-		}
-		if _, dup := out[key]; dup {
-			w.Fail(k, kp, ErrDuplicate, "%s %q given twice", noun, key)
-			continue
-		}
-		w.mark(kp, v)
-		if x, ok := value(v, kp); ok {
-			out[key] = x
-		}
-	}
-	return out
+	return n, true
 }
 
 // String reads a string; a number or a boolean is not one (quote it).
 func (w *Walker) String(n *yaml.Node, path string) (string, bool) {
-	if n = Resolve(n); n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		w.Fail(n, path, ErrType, "must be a string, got %s", Describe(n))
-		return "", false
+	if n, ok := w.typed(n, path, "a string", "!!str"); ok {
+		return n.Value, true
 	}
-	return n.Value, true
+	return "", false
 }
 
 // Scalar reads any scalar but null (a string, number or boolean) as its text.
@@ -149,41 +157,35 @@ func (w *Walker) Scalar(n *yaml.Node, path string) (string, bool) {
 
 // Int reads an integer (in any of YAML's notations) that fits an int.
 func (w *Walker) Int(n *yaml.Node, path string) (int, bool) {
-	if n = Resolve(n); n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		w.Fail(n, path, ErrType, "must be an integer, got %s", Describe(n))
-		return 0, false
-	}
 	var v int
-	if err := n.Decode(&v); err != nil {
+	n, ok := w.typed(n, path, "an integer", "!!int")
+	if ok && n.Decode(&v) != nil {
 		w.Fail(n, path, ErrInvalid, "integer %s is out of range", n.Value)
 		return 0, false
 	}
-	return v, true
+	return v, ok
 }
 
 // Float reads a finite number, integer or not.
 func (w *Walker) Float(n *yaml.Node, path string) (float64, bool) {
-	n = Resolve(n)
 	var v float64
-	if tag := n.ShortTag(); n.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") || n.Decode(&v) != nil {
-		w.Fail(n, path, ErrType, "must be a number, got %s", Describe(n))
-		return 0, false
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	n, ok := w.typed(n, path, "a number", "!!int", "!!float")
+	if ok && (n.Decode(&v) != nil || math.IsNaN(v) || math.IsInf(v, 0)) {
 		w.Fail(n, path, ErrInvalid, "must be a finite number, got %s", n.Value)
 		return 0, false
 	}
-	return v, true
+	return v, ok
 }
 
 // Bool reads true or false.
 func (w *Walker) Bool(n *yaml.Node, path string) (bool, bool) {
 	var v bool
-	if n = Resolve(n); n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
-		w.Fail(n, path, ErrType, "must be true or false, got %s", Describe(n))
+	n, ok := w.typed(n, path, "true or false", "!!bool")
+	if ok && n.Decode(&v) != nil {
+		w.Fail(n, path, ErrInvalid, "must be true or false, got %s", n.Value)
 		return false, false
 	}
-	return v, true
+	return v, ok
 }
 
 // Strings reads a list of strings ("" for an element that is not one); nil
@@ -223,37 +225,34 @@ func IsNull(n *yaml.Node) bool {
 
 // Describe names what n is, for type errors: "a list", `string "x"`, "int 3".
 func Describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
+	switch tag := n.ShortTag(); {
+	case n.Kind == yaml.MappingNode:
 		return "a mapping"
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode:
 		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return fmt.Sprintf("string %q", n.Value)
-		case "!!null":
-			return "null"
-		default:
-			return fmt.Sprintf("%s %s", strings.TrimPrefix(n.ShortTag(), "!!"), n.Value)
-		}
+	case n.Kind != yaml.ScalarNode:
+		return "an unsupported node"
+	case tag == "!!str":
+		return fmt.Sprintf("string %q", n.Value)
+	case tag == "!!null":
+		return "null"
 	}
-	return "an unsupported node"
+	return strings.TrimPrefix(n.ShortTag(), "!!") + " " + n.Value
 }
 
 // Key is the path of key in the mapping at path: "a.b", or `a["b c"]` when
 // key is not a plain identifier.
 func Key(path, key string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return key
+	case plainKey.MatchString(key):
+		return path + "." + key
 	}
-	for _, r := range key {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return path + "[" + strconv.Quote(key) + "]"
-		}
-	}
-	return path + "." + key
+	return path + "[" + strconv.Quote(key) + "]"
 }
+
+var plainKey = regexp.MustCompile(`^[-\w]*$`) // \w is [0-9A-Za-z_]
 
 // Index is the path of element i of the list at path: "a[3]".
 func Index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }

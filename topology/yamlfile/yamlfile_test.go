@@ -127,8 +127,8 @@ func TestWalker(t *testing.T) {
 			[]string{`f.yaml:2:1: s: field "s" given twice`}},
 		{"missing fields", "i: 1\nn: {}\n", record{I: 1}, yamlfile.ErrMissing,
 			[]string{`f.yaml:2:4: n: missing required field "s"`, `f.yaml:1:1: missing required field "s"`}},
-		{"key not a string", "s: a\n[1]: x\n", record{S: "a"}, yamlfile.ErrType,
-			[]string{`f.yaml:2:1: keys must be strings, got a list`}},
+		{"key not a string", "s: a\n[1]: x\n1: y\n", record{S: "a"}, yamlfile.ErrType,
+			[]string{`f.yaml:2:1: keys must be strings, got a list`, `f.yaml:3:1: keys must be strings, got int 1`}},
 		{"not a mapping", "- a\n", record{}, yamlfile.ErrType,
 			[]string{`f.yaml:1:1: must be a mapping, got a list`}},
 		{"wrong types", "s: 1\ni: x\nf: a\nb: 1\nl: a\nm: [a]\nk: 3\nx: {}\n", record{}, yamlfile.ErrType,
@@ -153,7 +153,7 @@ func TestWalker(t *testing.T) {
 				`f.yaml:2:10: m["a.b"]: must be a scalar value, got a list`,
 				`f.yaml:2:21: m.c: key "c" given twice`,
 				`f.yaml:3:8: k.n: must be an integer, got string "one"`,
-				`f.yaml:3:13: k: must be a string, got int 7`,
+				`f.yaml:3:13: k: keys must be strings, got int 7`,
 			}},
 	}
 	for _, tt := range tests {
@@ -236,6 +236,8 @@ f.yaml:2:19: cfg.classes[0].lable: unknown field "lable" (known: id, label)
 f.yaml:3:15: cfg.by_name.x.di: unknown field "di" (known: id, label)
 f.yaml:4:7: cfg.ptr.x: unknown field "x" (known: id, label)
 f.yaml:5:1: cfg.skipped: unknown field "skipped" (known: by_name, classes, depth, free, model, plain, ptr)`},
+		{"a key twice", "model: a\nclasses: [{id: 1, id: 2}]\n", yamlfile.ErrDuplicate,
+			`f.yaml:2:19: cfg.classes[0].id: field "id" given twice`},
 		{"wrong types", "model: [a]\nplain: x\n", yamlfile.ErrType,
 			"f.yaml:1: cfg: cannot unmarshal !!seq into string\nf.yaml:2: cfg: cannot unmarshal !!str `x` into int"},
 	}
