@@ -51,7 +51,8 @@ func VersionOf(b []byte) (name string, version int, err error) {
 
 // Fields decodes the record in b (upgraded to the current version) into a
 // generic map keyed by the current schema's Avro field names, for match
-// patterns such as command_type == "send_sms". Values: string, int32, int64,
+// patterns such as command_type == "send_sms"; a record of an old version has
+// the same keys as a current one. Values: string, bool, int32, int64,
 // float32, float64, []byte, time.Time (timestamps), enums as their symbol
 // string, arrays as []any, nested records as map[string]any, and unions as
 // the bare branch value (nil for null), e.g. fields["args"] of a send_sms
@@ -76,7 +77,8 @@ func Known() []string {
 
 // KnownFields returns, for every name in Known, the top-level Avro field names
 // of its current version in schema order (the keys Fields returns), e.g.
-// "corb.Command" → [id command_type zone_id channel sender issued_at args].
+// "corb.Command" → [id command_type zone_id channel sender issued_at cause
+// correlation_id args].
 // The map is the caller's. Meant for topology.WithSchemaFields.
 func KnownFields() map[string][]string {
 	reg, err := registryOrErr()

@@ -9,7 +9,9 @@ import (
 // TestFingerprintsPinned pins the single-object header bytes (CRC-64-AVRO of
 // the parsing canonical form, little-endian) of every released version, as
 // computed by fastavro (fastavro.schema.fingerprint of
-// to_parsing_canonical_form; see interop/avro_interop.py). It fails when a
+// to_parsing_canonical_form; see interop/avro_interop.py; Apache Avro for
+// Java computes the same, or TestInteropJava could not find the writer
+// schemas of Corb's records). It fails when a
 // released .avsc is edited in a way that changes its canonical form, and when
 // the fingerprint computation diverges from the spec again (goavro#174).
 func TestFingerprintsPinned(t *testing.T) {

@@ -8,40 +8,62 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
-// python returns the venv's python made by deploy/tools/venv.sh. When the venv
-// cannot be made it fails under CI=true and skips otherwise.
-func python(t *testing.T) string {
+// tool returns what find (a script of the repository) prints on stdout, the
+// path of a test tool it made. When it cannot, the test fails under CI=true
+// and is skipped otherwise.
+func tool(t *testing.T, what, script string, find func(out string) (string, error)) string {
 	t.Helper()
-	script, err := filepath.Abs(filepath.Join("..", "deploy", "tools", "venv.sh"))
+	path, err := filepath.Abs(script)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(script)
+	cmd := exec.Command(path)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	py := filepath.Join(strings.TrimSpace(string(out)), "python")
+	var found string
 	if err == nil {
-		if _, statErr := os.Stat(py); statErr != nil {
-			err = statErr
-		}
+		found, err = find(strings.TrimSpace(string(out)))
 	}
 	if err != nil {
-		msg := fmt.Sprintf("Python venv with fastavro unavailable (%v; %s); make it with: deploy/tools/venv.sh", err, stderr.String())
+		msg := fmt.Sprintf("%s unavailable (%v; %s); make it with: %s", what, err, stderr.String(), script)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return py
+	return found
+}
+
+// python returns the venv's python made by deploy/tools/venv.sh.
+func python(t *testing.T) string {
+	return tool(t, "Python venv with fastavro", filepath.Join("..", "deploy", "tools", "venv.sh"), func(bin string) (string, error) {
+		py := filepath.Join(bin, "python")
+		_, err := os.Stat(py)
+		return py, err
+	})
+}
+
+// avroJava returns the classpath of Apache Avro for Java that
+// interop/avro-java.sh fetched.
+func avroJava(t *testing.T) string {
+	return tool(t, "Apache Avro for Java", filepath.Join("interop", "avro-java.sh"), func(libs string) (string, error) {
+		if _, err := exec.LookPath("java"); err != nil {
+			return "", err
+		}
+		return filepath.Join(libs, "*"), nil
+	})
 }
 
 func runPython(t *testing.T, py string, stdin []byte, args ...string) []byte {
@@ -58,8 +80,8 @@ func runPython(t *testing.T, py string, stdin []byte, args ...string) []byte {
 	return out
 }
 
-// neutral is the wire contract written out by hand, independently of the
-// codec's conversions: Avro field names, timestamps as int microseconds since
+// neutral is the current version's wire contract written out by hand,
+// independently of the codec's conversions: Avro field names, timestamps as int microseconds since
 // the epoch, bytes as base64, unions of records as {"$type", "value"}.
 func neutral(t *testing.T, r Record) map[string]any {
 	t.Helper()
@@ -100,21 +122,49 @@ func neutral(t *testing.T, r Record) map[string]any {
 			"occupied_since": since, "duration_ms": x.Duration.Milliseconds(), "event_time": x.EventTime.UnixMicro(),
 		}
 	case *Command:
-		var args any
+		record := func(name string, fields map[string]any) map[string]any {
+			return map[string]any{"$type": name, "value": fields}
+		}
+		optMicros := func(t time.Time) any {
+			if t.IsZero() {
+				return nil
+			}
+			return t.UnixMicro()
+		}
+		var cause, args any
+		if !x.Cause.IsZero() {
+			cause = record("corb.Cause", map[string]any{"kind": string(x.Cause.Kind), "id": x.Cause.ID, "purpose": x.Cause.Purpose})
+		}
 		switch {
-		case x.SendSMS != nil:
-			args = map[string]any{"$type": "corb.SendSMSArgs", "value": map[string]any{"to": x.SendSMS.To, "body": x.SendSMS.Body}}
+		case x.Subscribe != nil:
+			transitions := []any{}
+			for _, tr := range x.Subscribe.Transitions {
+				transitions = append(transitions, string(tr))
+			}
+			args = record("corb.SubscribeArgs", map[string]any{"all_zones": x.Subscribe.AllZones, "transitions": transitions,
+				"once": x.Subscribe.Once, "subscriber": x.Subscribe.Subscriber})
+		case x.Unsubscribe != nil:
+			args = record("corb.UnsubscribeArgs", map[string]any{"all_zones": x.Unsubscribe.AllZones, "subscriber": x.Unsubscribe.Subscriber})
+		case x.Help != nil:
+			args = record("corb.HelpArgs", map[string]any{"topic": x.Help.Topic})
 		case x.RequestCleaning != nil:
-			args = map[string]any{"$type": "corb.RequestCleaningArgs", "value": map[string]any{
-				"reason": x.RequestCleaning.Reason, "visits": x.RequestCleaning.Visits,
-				"person_minutes": x.RequestCleaning.PersonMinutes,
-			}}
+			a := x.RequestCleaning
+			args = record("corb.RequestCleaningArgs", map[string]any{
+				"reason": a.Reason, "visits": a.Visits, "person_minutes": a.PersonMinutes, "requested_by": a.RequestedBy,
+				"peak": a.Peak, "occupied_ms": a.Occupied.Milliseconds(), "first_use": optMicros(a.FirstUse),
+				"last_use": optMicros(a.LastUse), "policy": a.Policy, "cycle": a.Cycle,
+			})
+		case x.CleaningDone != nil:
+			args = record("corb.CleaningDoneArgs", map[string]any{"by": x.CleaningDone.By})
+		case x.SendSMS != nil:
+			args = record("corb.SendSMSArgs", map[string]any{"to": x.SendSMS.To, "body": x.SendSMS.Body})
 		case x.Text != nil:
-			args = map[string]any{"$type": "corb.TextArgs", "value": map[string]any{"raw": x.Text.Raw}}
+			args = record("corb.TextArgs", map[string]any{"raw": x.Text.Raw})
 		}
 		return map[string]any{
 			"id": x.ID, "command_type": x.CommandType, "zone_id": x.ZoneID, "channel": x.Channel,
-			"sender": x.Sender, "issued_at": x.IssuedAt.UnixMicro(), "args": args,
+			"sender": x.Sender, "issued_at": x.IssuedAt.UnixMicro(), "cause": cause,
+			"correlation_id": x.CorrelationID, "args": args,
 		}
 	}
 	t.Fatalf("no neutral form for %T", r)
@@ -279,4 +329,112 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestInteropJava: Apache Avro for Java, the reference implementation, reads
+// every golden vector (every version), every sample record and the hand-written
+// v1 commands: it finds the writer schema by the fingerprint it computes,
+// decodes with BinaryMessageDecoder, finds no bytes left over and encodes the
+// same bytes again; and its schema resolution of an old version to the
+// current one gives what Corb's upgrade in Go gives.
+func TestInteropJava(t *testing.T) {
+	classpath := avroJava(t)
+	dir := t.TempDir()
+	type vector struct {
+		file    string
+		version int    // the version that wrote it
+		of      Record // a record of its type
+	}
+	var vectors []vector
+	golden := goldenRecords()
+	keys := slices.Sorted(maps.Keys(golden))
+	for _, key := range keys {
+		name, version, _ := VersionOf(mustRead(t, filepath.Join("testdata", key+".bin")))
+		if versionKey(name, version) != key {
+			t.Fatalf("testdata/%s.bin holds %s v%d", key, name, version)
+		}
+		vectors = append(vectors, vector{filepath.Join("testdata", key+".bin"), version, golden[key]})
+	}
+	write := func(b []byte, version int, of Record) {
+		p := filepath.Join(dir, fmt.Sprintf("%03d.bin", len(vectors)))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		vectors = append(vectors, vector{p, version, of})
+	}
+	for _, r := range sampleRecords() {
+		b, err := Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := CurrentVersion(r.SchemaName())
+		write(b, cur, r)
+	}
+	for _, c := range v1Commands() {
+		write(encodeV1(t, c.native), 1, c.want)
+	}
+
+	args := []string{"-cp", classpath, filepath.Join("interop", "AvroInterop.java"), "--schemas", "avsc"}
+	for _, v := range vectors {
+		args = append(args, v.file)
+	}
+	cmd := exec.Command("java", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("java AvroInterop: %v\n%s", err, stderr.String())
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<24)
+	n := 0
+	for ; sc.Scan(); n++ {
+		var line struct {
+			File           string
+			Name           string
+			Version        int
+			SameBytes      bool `json:"same_bytes"`
+			Record         json.RawMessage
+			CurrentVersion int `json:"current_version"`
+			Current        json.RawMessage
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("%v: %s", err, sc.Text())
+		}
+		if n >= len(vectors) || line.File != vectors[n].file {
+			t.Fatalf("line %d is about %q", n, line.File)
+		}
+		v := vectors[n]
+		cur, _ := CurrentVersion(v.of.SchemaName())
+		if line.Name != v.of.SchemaName() || line.Version != v.version || line.CurrentVersion != cur {
+			t.Errorf("%s: Java says %s v%d (current v%d), want %s v%d (current v%d)",
+				v.file, line.Name, line.Version, line.CurrentVersion, v.of.SchemaName(), v.version, cur)
+		}
+		if !line.SameBytes {
+			t.Errorf("%s: Java encodes the record it decoded to other bytes", v.file)
+		}
+		decoded := newOf(v.of)
+		if err := Unmarshal(mustRead(t, v.file), decoded); err != nil {
+			t.Fatalf("%s: %v", v.file, err)
+		}
+		want := jsonTree(t, neutral(t, decoded))
+		if got := jsonTree(t, line.Current); !sameJSON(got, want) {
+			t.Errorf("%s (%s v%d): Java resolves it to\n %s\nCorb decodes\n %s", v.file, line.Name, line.Version, line.Current, mustJSON(t, want))
+		}
+		if v.version == cur && !sameJSON(jsonTree(t, line.Record), want) {
+			t.Errorf("%s: Java read\n %s\nwant\n %s", v.file, line.Record, mustJSON(t, want))
+		}
+	}
+	if n != len(vectors) {
+		t.Fatalf("Java echoed %d records, want %d\n%s", n, len(vectors), stderr.String())
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
