@@ -151,44 +151,18 @@ func MultiHooks(hooks ...Hooks) Hooks {
 
 type multiHooks []Hooks
 
-func (m multiHooks) BatchDone(w Member, b Batch) {
+func (m multiHooks) each(call func(Hooks)) {
 	for _, h := range m {
-		h.BatchDone(w, b)
+		call(h)
 	}
 }
 
+func (m multiHooks) BatchDone(w Member, b Batch) { m.each(func(h Hooks) { h.BatchDone(w, b) }) }
 func (m multiHooks) DeadLettered(w Member, d DeadLetter) {
-	for _, h := range m {
-		h.DeadLettered(w, d)
-	}
+	m.each(func(h Hooks) { h.DeadLettered(w, d) })
 }
-
-func (m multiHooks) Dropped(w Member, d Drop) {
-	for _, h := range m {
-		h.Dropped(w, d)
-	}
-}
-
-func (m multiHooks) Rebalanced(w Member, r Rebalance) {
-	for _, h := range m {
-		h.Rebalanced(w, r)
-	}
-}
-
-func (m multiHooks) Restored(w Member, r Restore) {
-	for _, h := range m {
-		h.Restored(w, r)
-	}
-}
-
-func (m multiHooks) Ticked(w Member, t Tick) {
-	for _, h := range m {
-		h.Ticked(w, t)
-	}
-}
-
-func (m multiHooks) Lagged(w Member, l []PartitionLag) {
-	for _, h := range m {
-		h.Lagged(w, l)
-	}
-}
+func (m multiHooks) Dropped(w Member, d Drop)          { m.each(func(h Hooks) { h.Dropped(w, d) }) }
+func (m multiHooks) Rebalanced(w Member, r Rebalance)  { m.each(func(h Hooks) { h.Rebalanced(w, r) }) }
+func (m multiHooks) Restored(w Member, r Restore)      { m.each(func(h Hooks) { h.Restored(w, r) }) }
+func (m multiHooks) Ticked(w Member, t Tick)           { m.each(func(h Hooks) { h.Ticked(w, t) }) }
+func (m multiHooks) Lagged(w Member, l []PartitionLag) { m.each(func(h Hooks) { h.Lagged(w, l) }) }
