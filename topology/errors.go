@@ -39,7 +39,8 @@ type errorList struct {
 	pos  func(path string) Position
 }
 
-// problems is Errors with err, which returns them as Validate's result.
+// problems is Errors with the err method Validate returns them by (Errors,
+// an alias of a yamlfile type, cannot take methods here).
 type problems Errors
 
 func (es problems) err() error { return Errors(es).Err() }

@@ -47,7 +47,7 @@ func Parse(name string, data []byte) (*Spec, error) {
 // written for Validate's messages.
 type parser struct {
 	*yamlfile.Walker
-	pos map[string]Position // the Walker's Pos
+	pos map[string]Position // the Walker's Pos, which match.go also writes
 }
 
 func newParser(file string) *parser {
@@ -55,7 +55,7 @@ func newParser(file string) *parser {
 	return &parser{Walker: &yamlfile.Walker{File: file, Pos: pos}, pos: pos}
 }
 
-// The names below are the ones match and emits (and validate.go) use.
+// The parser's helpers as match.go and validate.go know them.
 
 func (p *parser) at(n *yaml.Node) Position { return p.At(n) }
 

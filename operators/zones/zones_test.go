@@ -139,6 +139,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`:5:18: zones[0].cameras[0].polygon: a polygon needs at least 3 points, has 2`}},
 		{"outside frame and bad point", "zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1.5,0],[1,1],[0.5]]\n",
 			[]string{`:5:25: zones[0].cameras[0].polygon[1]: point [1.5, 0] is outside the frame`, `:5:39: zones[0].cameras[0].polygon[3]: a point is [x, y], got 1`}},
+		{"coordinate not a number", "zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,a],[1,1]]\n",
+			[]string{`:5:28: zones[0].cameras[0].polygon[1][1]: must be a number, got string "a"`}},
 		{"self-intersecting bow tie", "zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[1,1],[1,0],[0,1]]\n",
 			[]string{`polygon crosses itself`}},
 		{"collinear", "zones:\n  - id: a\n    cameras:\n      - camera: c\n        polygon: [[0,0],[0.5,0.5],[1,1]]\n",

@@ -225,7 +225,8 @@ func IsNull(n *yaml.Node) bool {
 
 // Describe names what n is, for type errors: "a list", `string "x"`, "int 3".
 func Describe(n *yaml.Node) string {
-	switch tag := n.ShortTag(); {
+	tag := n.ShortTag()
+	switch {
 	case n.Kind == yaml.MappingNode:
 		return "a mapping"
 	case n.Kind == yaml.SequenceNode:
@@ -237,7 +238,7 @@ func Describe(n *yaml.Node) string {
 	case tag == "!!null":
 		return "null"
 	}
-	return strings.TrimPrefix(n.ShortTag(), "!!") + " " + n.Value
+	return strings.TrimPrefix(tag, "!!") + " " + n.Value
 }
 
 // Key is the path of key in the mapping at path: "a.b", or `a["b c"]` when

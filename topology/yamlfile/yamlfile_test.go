@@ -70,6 +70,16 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// load loads data as f.yaml, and a Walker for it.
+func load(t *testing.T, data string) (*yaml.Node, *yamlfile.Walker) {
+	t.Helper()
+	root, err := yamlfile.Load("f.yaml", []byte(data), "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, &yamlfile.Walker{File: "f.yaml"}
+}
+
 // record is what walk reads; it uses every reader.
 type record struct {
 	S    string
@@ -158,15 +168,11 @@ func TestWalker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root, err := yamlfile.Load("f.yaml", []byte(tt.data), "test", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := &yamlfile.Walker{File: "f.yaml"}
+			root, w := load(t, tt.data)
 			if got := walk(w, root); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("read %+v\nwant %+v", got, tt.want)
 			}
-			err = w.Err()
+			err := w.Err()
 			if tt.errs == nil {
 				if err != nil {
 					t.Errorf("unexpected errors:\n%v", err)
@@ -184,11 +190,8 @@ func TestWalker(t *testing.T) {
 }
 
 func TestWalkerPositions(t *testing.T) {
-	root, err := yamlfile.Load("f.yaml", []byte("s: a\nl: [x, y]\nn: {s: z}\nm: {k: v}\n"), "test", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &yamlfile.Walker{File: "f.yaml", Pos: map[string]yamlfile.Position{}}
+	root, w := load(t, "s: a\nl: [x, y]\nn: {s: z}\nm: {k: v}\n")
+	w.Pos = map[string]yamlfile.Position{}
 	walk(w, root)
 	want := map[string]string{"": "f.yaml:1:1", "s": "f.yaml:1:4", "l": "f.yaml:2:4", "l[0]": "f.yaml:2:5", "l[1]": "f.yaml:2:8", "n": "f.yaml:3:4", "n.s": "f.yaml:3:8", "m": "f.yaml:4:4", "m.k": "f.yaml:4:8"}
 	got := map[string]string{}
@@ -243,11 +246,7 @@ f.yaml:5:1: cfg.skipped: unknown field "skipped" (known: by_name, classes, depth
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root, err := yamlfile.Load("f.yaml", []byte(tt.data), "test", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := &yamlfile.Walker{File: "f.yaml"}
+			root, w := load(t, tt.data)
 			var c config
 			ok := w.Decode(root, "cfg", &c)
 			if tt.kind == nil {
