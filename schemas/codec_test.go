@@ -266,9 +266,10 @@ func TestNameOf(t *testing.T) {
 	}
 }
 
-func TestFields(t *testing.T) {
-	b, err := Marshal(&Command{ID: "x", CommandType: CommandSendSMS, SendSMS: &SendSMSArgs{To: "+1", Body: "hi"},
-		IssuedAt: ts("2025-01-02T03:04:05.000006Z")})
+// fieldsOf is Fields of r as Marshal writes it.
+func fieldsOf(t *testing.T, r Record) map[string]any {
+	t.Helper()
+	b, err := Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +277,12 @@ func TestFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+func TestFields(t *testing.T) {
+	f := fieldsOf(t, &Command{ID: "x", CommandType: CommandSendSMS, SendSMS: &SendSMSArgs{To: "+1", Body: "hi"},
+		IssuedAt: ts("2025-01-02T03:04:05.000006Z")})
 	want := map[string]any{
 		"id": "x", "command_type": "send_sms", "zone_id": "", "channel": "", "sender": "",
 		"issued_at": ts("2025-01-02T03:04:05.000006Z"), "cause": nil, "correlation_id": "",
@@ -285,25 +292,11 @@ func TestFields(t *testing.T) {
 		t.Fatalf("Fields =\n%#v\nwant\n%#v", f, want)
 	}
 
-	b, err = Marshal(&PresenceEvent{Type: Vacated, Count: 2, Duration: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err = Fields(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f = fieldsOf(t, &PresenceEvent{Type: Vacated, Count: 2, Duration: 1500 * time.Millisecond})
 	if f["type"] != "VACATED" || f["occupied_since"] != nil || f["count"] != int32(2) || f["duration_ms"] != int64(1500) {
 		t.Fatalf("Fields = %#v", f)
 	}
-	b, err = Marshal(goldenRecords()["corb.Detections.v1"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err = Fields(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f = fieldsOf(t, goldenRecords()["corb.Detections.v1"])
 	boxes, _ := f["boxes"].([]any)
 	if len(boxes) != 2 || boxes[0].(map[string]any)["label"] != "person" {
 		t.Fatalf("boxes = %#v", f["boxes"])

@@ -284,14 +284,7 @@ func TestCommandFieldsV2(t *testing.T) {
 	c := derived(Command{CommandType: CommandSubscribe, ZoneID: "kitchen", CorrelationID: "root",
 		Cause:     Cause{Kind: CauseSMS, ID: "SM9"},
 		Subscribe: &SubscribeArgs{Transitions: []PresenceType{Vacated, Occupied}, Once: true, Subscriber: "+15550001"}})
-	b, err := Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := Fields(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := fieldsOf(t, c)
 	want := map[string]any{
 		"id": c.ID, "command_type": "subscribe", "zone_id": "kitchen", "channel": "", "sender": "",
 		"issued_at": time.Time{}, "correlation_id": "root",
@@ -302,14 +295,7 @@ func TestCommandFieldsV2(t *testing.T) {
 	if !reflect.DeepEqual(f, want) {
 		t.Fatalf("Fields =\n%#v\nwant\n%#v", f, want)
 	}
-	b, err = Marshal(goldenRecords()["corb.Command.v2"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f, err = Fields(b); err != nil {
-		t.Fatal(err)
-	}
-	args := f["args"].(map[string]any)
+	args := fieldsOf(t, goldenRecords()["corb.Command.v2"])["args"].(map[string]any)
 	if args["first_use"] != ts("2025-03-14T06:58:12.000001Z") || args["occupied_ms"] != int64(12301500) || args["cycle"] != int64(3) {
 		t.Fatalf("request_cleaning args = %#v", args)
 	}
