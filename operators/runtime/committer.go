@@ -10,8 +10,9 @@ import (
 
 // committer is how a group member makes a batch durable: the one place the
 // two guarantees differ, so that the loop around it (Runner.loop) is written
-// once. A batch goes begin, produce for each record, end; the loop never
-// calls two committers' methods, or one's concurrently.
+// once. A batch goes begin, produce for each record, end; then, when it was
+// not committed, rewind. One loop owns a committer and never calls it
+// concurrently.
 type committer interface {
 	// client is the member's client: polls and admin requests.
 	client() *kgo.Client

@@ -11,10 +11,10 @@ import (
 )
 
 // Progress is Hooks that log each operator instance's progress — records
-// in, outputs, dead letters and records dropped since the last line — once
-// every interval, and only when something happened: a terminal shows life
-// without a line per batch. Only committed batches count. Run writes the
-// lines.
+// in, outputs, dead letters and records dropped (by the match pattern too)
+// since the last line — once every interval, and only when something
+// happened: a terminal shows life without a line per batch. Only committed
+// batches count. Run writes the lines.
 type Progress struct {
 	NopHooks // what it does not count
 	log      *slog.Logger

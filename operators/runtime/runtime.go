@@ -536,7 +536,7 @@ func (r *Runner) loop(ctx context.Context, c committer) error {
 		case ctx.Err() != nil:
 			return nil
 		case endErr != nil:
-			r.log.Warn("committing the batch failed; it will be reprocessed", "err", endErr)
+			r.log.Warn("ending the batch failed; it will be reprocessed", "err", endErr)
 		default:
 			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
 		}
@@ -669,7 +669,7 @@ func retryBackoff(tries int) time.Duration {
 // outputs and dead letters to produce, records dropped. An error means the
 // batch must be aborted.
 func (r *Runner) processBatch(ctx context.Context, b *batch) error {
-	batch := make([]operators.Record, 0, len(b.records))
+	given := make([]operators.Record, 0, len(b.records))
 	origin := make([]*kgo.Record, 0, len(b.records))
 	for _, rec := range b.records {
 		in := operators.Record{
@@ -687,13 +687,13 @@ func (r *Runner) processBatch(ctx context.Context, b *batch) error {
 				continue
 			}
 		}
-		batch = append(batch, in)
+		given = append(given, in)
 		origin = append(origin, rec)
 	}
-	if len(batch) == 0 {
+	if len(given) == 0 {
 		return nil
 	}
-	results, err := r.op.Process(ctx, batch)
+	results, err := r.op.Process(ctx, given)
 	if err != nil {
 		return err
 	}
