@@ -24,20 +24,26 @@ func builtins() *kind.Registry {
 		detect.Kind(),
 		zones.Kind(),
 		presence.Kind(),
-		plannedKind("rules", "events ⋈ subscriptions and cleaning policy → commands",
+		plannedKind("rules", "events ⋈ subscriptions and cleaning policy → notifications and cleaning requests",
 			[]kind.Port{{Role: "events", Schemas: []string{"corb.PresenceEvent"}}},
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "subscriptions", Schemas: []string{"corb.Command"}, Optional: true}},
+			[]kind.Port{{Role: "subscriptions", Schemas: []string{"corb.Command"}}, {Role: "usage view", Schemas: []string{topology.SchemaBytes}, Optional: true},
+				{Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true}},
+			[]kind.Port{{Role: "rules state", Schemas: []string{topology.SchemaBytes}}}),
+		plannedKind("cleaning", "request_cleaning → a cleaning report → send_sms to the cleaners; cleaning_done closes the cycle",
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
-			[]kind.Port{{Role: "tables", Schemas: []string{"corb.Command", topology.SchemaBytes}, Optional: true, Repeated: true}}, true),
-		plannedKind("cleaning", "request_cleaning → a cleaning report → send_sms to the cleaners",
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}}},
+			[]kind.Port{{Role: "usage view", Schemas: []string{topology.SchemaBytes}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true}}, nil),
+		plannedKind("commands", "status / subscribe / unsubscribe / help / opt_out / opt_in → replies, subscriptions and opt-outs",
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}}, nil, false),
-		plannedKind("commands", "status / subscribe / unsubscribe / help → replies and subscriptions",
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
-			[]kind.Port{{Role: "commands and subscriptions", Schemas: []string{"corb.Command"}, Repeated: true}},
-			[]kind.Port{{Role: "occupancy", Schemas: []string{"corb.PresenceEvent"}, Optional: true, Repeated: true}}, false),
-		kind.Declare(kind.Decl[struct{}]{Name: "sms", Summary: "send_sms → Twilio → phones, never twice", Stateful: true,
-			Inputs: []kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
-			State:  []kind.Port{{Role: "sent log", Schemas: []string{topology.SchemaBytes}, Optional: true}}}),
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "subscriptions", Schemas: []string{"corb.Command"}},
+				{Role: "opt-outs", Schemas: []string{topology.SchemaBytes}, Optional: true}},
+			[]kind.Port{{Role: "occupancy view", Schemas: []string{"corb.PresenceEvent"}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true},
+				{Role: "subscriptions", Schemas: []string{"corb.Command"}, Optional: true}}, nil),
+		plannedKind("sms", "send_sms → Twilio → phones, never twice",
+			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}}, nil,
+			[]kind.Port{{Role: "opt-outs", Schemas: []string{topology.SchemaBytes}, Optional: true}},
+			[]kind.Port{{Role: "sent log", Schemas: []string{topology.SchemaBytes}}}),
 	)
 	if err != nil {
 		panic(err) // the list above is fixed: any test of this package catches it
@@ -46,9 +52,9 @@ func builtins() *kind.Registry {
 }
 
 // plannedKind declares a kind whose topologies validate but that this build
-// cannot run yet (no config keys).
-func plannedKind(name, summary string, in, out, tables []kind.Port, stateful bool) kind.Kind {
-	return kind.Declare(kind.Decl[struct{}]{Name: name, Summary: summary, Inputs: in, Outputs: out, Tables: tables, Stateful: stateful})
+// cannot run yet (no config keys); kinds with state topics are stateful.
+func plannedKind(name, summary string, in, out, tables, state []kind.Port) kind.Kind {
+	return kind.Declare(kind.Decl[struct{}]{Name: name, Summary: summary, Inputs: in, Outputs: out, Tables: tables, State: state, Stateful: len(state) > 0})
 }
 
 // buildEnv is what a kind may use to build an operator; an unset Getenv

@@ -27,6 +27,7 @@ func Kind() kind.Kind {
 			{Role: "windows changelog", Schemas: []string{topology.SchemaBytes}},
 			{Role: "usage view", Schemas: []string{topology.SchemaBytes}, Optional: true},
 		},
+		Tables:   []kind.Port{{Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true}},
 		Stateful: true,
 		Check: func(env kind.Env, _ *topology.Operator, cfg *OperatorConfig) error {
 			_, err := zones.Load(cfg.zonesPath(env.Getenv))
