@@ -128,40 +128,41 @@ func TestMarshalInvalidCommand(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		c    Command
+		want string // in the error: the rule it breaks, not some other
 	}{
-		{"id not derived from cause", Command{ID: "cmd-1", CommandType: CommandStatus, Cause: Cause{Kind: CauseSMS, ID: "SM1"}}},
-		{"unknown cause kind", *derived(Command{CommandType: CommandStatus, Cause: Cause{Kind: "WEBHOOK", ID: "x"}})},
-		{"cause without kind", *derived(Command{CommandType: CommandStatus, Cause: Cause{ID: "x"}})},
-		{"cause without id", *derived(Command{CommandType: CommandStatus, Cause: Cause{Kind: CauseSMS}})},
-		{"cause purpose not utf8", *derived(Command{CommandType: CommandStatus, Cause: Cause{Kind: CauseSMS, ID: "x", Purpose: "\xff"}})},
-		{"correlation not utf8", Command{CommandType: CommandStatus, CorrelationID: "\xc0"}},
-		{"subscribe args on status", Command{CommandType: CommandStatus, ZoneID: "k", Subscribe: sub(SubscribeArgs{})}},
-		{"unsubscribe args on subscribe", Command{CommandType: CommandSubscribe, ZoneID: "k", Unsubscribe: &UnsubscribeArgs{Subscriber: "+1"}}},
-		{"help args on status", Command{CommandType: CommandStatus, Help: &HelpArgs{}}},
-		{"cleaning done args on request_cleaning", Command{CommandType: CommandRequestCleaning, CleaningDone: &CleaningDoneArgs{}}},
-		{"sms args on help", Command{CommandType: CommandHelp, SendSMS: &SendSMSArgs{}}},
-		{"text and typed args", Command{CommandType: CommandHelp, Help: &HelpArgs{}, Text: &TextArgs{Raw: "HELP"}}},
-		{"subscribe to no zone", Command{CommandType: CommandSubscribe, Subscribe: sub(SubscribeArgs{})}},
-		{"subscribe to all zones and one", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{AllZones: true})}},
-		{"subscribe to no transition", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{Transitions: []PresenceType{}})}},
-		{"subscribe to unknown transition", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{Transitions: []PresenceType{"FREE"}})}},
-		{"subscribe to a transition twice", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{Transitions: []PresenceType{Vacated, Occupied, Vacated}})}},
-		{"subscribe nobody", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: &SubscribeArgs{Transitions: []PresenceType{Vacated}}}},
-		{"unsubscribe from no zone", Command{CommandType: CommandUnsubscribe, Unsubscribe: &UnsubscribeArgs{Subscriber: "+1"}}},
-		{"unsubscribe from all zones and one", Command{CommandType: CommandUnsubscribe, ZoneID: "k", Unsubscribe: &UnsubscribeArgs{AllZones: true, Subscriber: "+1"}}},
-		{"unsubscribe nobody", Command{CommandType: CommandUnsubscribe, ZoneID: "k", Unsubscribe: &UnsubscribeArgs{}}},
-		{"negative peak", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Peak: -1}}},
-		{"negative occupied", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Occupied: -time.Millisecond}}},
-		{"negative cycle", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Cycle: -1}}},
-		{"first use out of range", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{FirstUse: farFuture}}},
-		{"policy not utf8", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Policy: "visits \xff 20"}}},
-		{"help topic not utf8", Command{CommandType: CommandHelp, Help: &HelpArgs{Topic: "\xff"}}},
-		{"cleaned by not utf8", Command{CommandType: CommandCleaningDone, CleaningDone: &CleaningDoneArgs{By: "\xff"}}},
+		{"id not derived from cause", Command{ID: "cmd-1", CommandType: CommandStatus, Cause: Cause{Kind: CauseSMS, ID: "SM1"}}, "not derived from its cause"},
+		{"unknown cause kind", *derived(Command{CommandType: CommandStatus, Cause: Cause{Kind: "WEBHOOK", ID: "x"}}), `unknown cause kind "WEBHOOK"`},
+		{"cause without kind", *derived(Command{CommandType: CommandStatus, Cause: Cause{ID: "x"}}), `unknown cause kind ""`},
+		{"cause without id", *derived(Command{CommandType: CommandStatus, Cause: Cause{Kind: CauseSMS}}), "cause.id is empty"},
+		{"cause purpose not utf8", *derived(Command{CommandType: CommandStatus, Cause: Cause{Kind: CauseSMS, ID: "x", Purpose: "\xff"}}), "cause.purpose is not UTF-8"},
+		{"correlation not utf8", Command{CommandType: CommandStatus, CorrelationID: "\xc0"}, "correlation_id is not UTF-8"},
+		{"subscribe args on status", Command{CommandType: CommandStatus, ZoneID: "k", Subscribe: sub(SubscribeArgs{})}, `Subscribe arguments on command_type "status"`},
+		{"unsubscribe args on subscribe", Command{CommandType: CommandSubscribe, ZoneID: "k", Unsubscribe: &UnsubscribeArgs{Subscriber: "+1"}}, `Unsubscribe arguments on command_type "subscribe"`},
+		{"help args on status", Command{CommandType: CommandStatus, Help: &HelpArgs{}}, `Help arguments on command_type "status"`},
+		{"cleaning done args on request_cleaning", Command{CommandType: CommandRequestCleaning, CleaningDone: &CleaningDoneArgs{}}, `CleaningDone arguments on command_type "request_cleaning"`},
+		{"sms args on help", Command{CommandType: CommandHelp, SendSMS: &SendSMSArgs{}}, `SendSMS arguments on command_type "help"`},
+		{"text and typed args", Command{CommandType: CommandHelp, Help: &HelpArgs{}, Text: &TextArgs{Raw: "HELP"}}, "2 argument records set"},
+		{"subscribe to no zone", Command{CommandType: CommandSubscribe, Subscribe: sub(SubscribeArgs{})}, "no zone"},
+		{"subscribe to all zones and one", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{AllZones: true})}, `all_zones with zone_id "k"`},
+		{"subscribe to no transition", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{Transitions: []PresenceType{}})}, "transitions is empty"},
+		{"subscribe to unknown transition", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{Transitions: []PresenceType{"FREE"}})}, `unknown type "FREE"`},
+		{"subscribe to a transition twice", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: sub(SubscribeArgs{Transitions: []PresenceType{Vacated, Occupied, Vacated}})}, "VACATED twice"},
+		{"subscribe nobody", Command{CommandType: CommandSubscribe, ZoneID: "k", Subscribe: &SubscribeArgs{Transitions: []PresenceType{Vacated}}}, "subscriber is empty"},
+		{"unsubscribe from no zone", Command{CommandType: CommandUnsubscribe, Unsubscribe: &UnsubscribeArgs{Subscriber: "+1"}}, "no zone"},
+		{"unsubscribe from all zones and one", Command{CommandType: CommandUnsubscribe, ZoneID: "k", Unsubscribe: &UnsubscribeArgs{AllZones: true, Subscriber: "+1"}}, `all_zones with zone_id "k"`},
+		{"unsubscribe nobody", Command{CommandType: CommandUnsubscribe, ZoneID: "k", Unsubscribe: &UnsubscribeArgs{}}, "subscriber is empty"},
+		{"negative peak", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Peak: -1}}, "args.peak is negative"},
+		{"negative occupied", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Occupied: -time.Millisecond}}, "args.occupied_ms is negative"},
+		{"negative cycle", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Cycle: -1}}, "args.cycle is negative"},
+		{"first use out of range", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{FirstUse: farFuture}}, "args.first_use"},
+		{"policy not utf8", Command{CommandType: CommandRequestCleaning, RequestCleaning: &RequestCleaningArgs{Policy: "visits \xff 20"}}, "args.policy is not UTF-8"},
+		{"help topic not utf8", Command{CommandType: CommandHelp, Help: &HelpArgs{Topic: "\xff"}}, "args.topic is not UTF-8"},
+		{"cleaned by not utf8", Command{CommandType: CommandCleaningDone, CleaningDone: &CleaningDoneArgs{By: "\xff"}}, "args.by is not UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Marshal(&tc.c)
-			if !errors.Is(err, ErrInvalid) || b != nil {
-				t.Fatalf("Marshal = % x, %v; want ErrInvalid", b, err)
+			if !errors.Is(err, ErrInvalid) || b != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Marshal = % x, %v; want ErrInvalid saying %q", b, err, tc.want)
 			}
 		})
 	}
