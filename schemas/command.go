@@ -170,7 +170,8 @@ func CycleID(zoneID string, cycle int64) string {
 	return zoneID + "#" + strconv.FormatInt(cycle, 10)
 }
 
-// NewCommand returns a command of commandType whose ID is derived from cause.
+// NewCommand returns a command of commandType whose ID is derived from cause,
+// which must not be zero: the zero Cause means no cause at all.
 func NewCommand(commandType string, cause Cause) *Command {
 	return &Command{ID: cause.CommandID(), CommandType: commandType, Cause: cause}
 }
@@ -178,6 +179,7 @@ func NewCommand(commandType string, cause Cause) *Command {
 // Child returns the command of commandType that c causes for purpose, with
 // its ID derived from that cause, c's ZoneID, and the CorrelationID of c's
 // chain (c.ID when c is the chain's first command). The caller sets the rest.
+// c.ID must not be empty (Marshal refuses a cause without an id).
 func (c *Command) Child(commandType, purpose string) *Command {
 	n := NewCommand(commandType, Cause{Kind: CauseCommand, ID: c.ID, Purpose: purpose})
 	n.ZoneID = c.ZoneID
