@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -38,8 +39,9 @@ func (r *Runner) watchLag(ctx context.Context, cl *kgo.Client) {
 
 // lags is, per assigned partition, its end offset less the group's committed
 // offset (less its start offset when the group has committed none): what is
-// still to be processed and committed, the batch in flight included. A
-// partition whose offsets cannot be listed this time is left out.
+// still to be processed and committed, the batch in flight included. When
+// one partition cannot be measured the round fails, so that the hooks keep
+// the last measure rather than drop the partition's.
 func (r *Runner) lags(ctx context.Context, adm *kadm.Client) ([]PartitionLag, error) {
 	assigned := r.assignment()
 	if len(assigned) == 0 {
@@ -58,12 +60,15 @@ func (r *Runner) lags(ctx context.Context, adm *kadm.Client) ([]PartitionLag, er
 	lags := []PartitionLag{}
 	for _, t := range topics {
 		for _, p := range assigned[t] {
-			end, ok := ends.Lookup(t, p)
-			if !ok || end.Err != nil {
-				continue
+			end, err := listed(ends, t, p)
+			if err != nil {
+				return nil, err
 			}
 			from := int64(-1)
-			if c, ok := committed.Lookup(t, p); ok && c.Err == nil {
+			if c, ok := committed.Lookup(t, p); ok {
+				if c.Err != nil {
+					return nil, fmt.Errorf("committed offset of %s[%d]: %w", t, p, c.Err)
+				}
 				from = c.At
 			}
 			if from < 0 {
@@ -72,14 +77,24 @@ func (r *Runner) lags(ctx context.Context, adm *kadm.Client) ([]PartitionLag, er
 						return nil, err
 					}
 				}
-				start, ok := starts.Lookup(t, p)
-				if !ok || start.Err != nil {
-					continue
+				if from, err = listed(starts, t, p); err != nil {
+					return nil, err
 				}
-				from = start.Offset
 			}
-			lags = append(lags, PartitionLag{Topic: t, Partition: p, Lag: max(end.Offset-from, 0)})
+			lags = append(lags, PartitionLag{Topic: t, Partition: p, Lag: max(end-from, 0)})
 		}
 	}
 	return lags, nil
+}
+
+// listed is the offset of t[p] in offs.
+func listed(offs kadm.ListedOffsets, t string, p int32) (int64, error) {
+	o, ok := offs.Lookup(t, p)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("no offset listed for %s[%d]", t, p)
+	case o.Err != nil:
+		return 0, fmt.Errorf("listing the offsets of %s[%d]: %w", t, p, o.Err)
+	}
+	return o.Offset, nil
 }

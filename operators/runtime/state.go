@@ -213,12 +213,5 @@ func partitionOffset(ctx context.Context, list func(context.Context, ...string) 
 	if err != nil {
 		return 0, err
 	}
-	o, ok := offs.Lookup(topic, p)
-	if !ok {
-		return 0, fmt.Errorf("no offsets for %s[%d]", topic, p)
-	}
-	if o.Err != nil {
-		return 0, o.Err
-	}
-	return o.Offset, nil
+	return listed(offs, topic, p)
 }
