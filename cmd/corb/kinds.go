@@ -92,9 +92,6 @@ against its kind.`,
 			&cli.StringFlag{Name: "format", Usage: "`text` or markdown (the README's table)", Value: "text"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.NArg() > 0 {
-				return fmt.Errorf("kinds takes no arguments, got %q", cmd.Args().Slice())
-			}
 			switch cmd.String("format") {
 			case "text":
 				return builtins().WriteText(cmd.Root().Writer)
