@@ -29,6 +29,7 @@ func newDropLog(log *slog.Logger, every time.Duration, now func() time.Time) *dr
 	return &dropLog{log: log, every: every, now: now, causes: map[string]*dropCause{}}
 }
 
+// add counts d under its reason and logs the reason when a line is due.
 func (l *dropLog) add(d Drop) {
 	c := l.causes[d.Reason]
 	now := l.now()

@@ -29,8 +29,9 @@ type Hooks interface {
 	// Ticked is called after each Tick of a Ticker operator.
 	Ticked(Member, Tick)
 	// Lagged is called about every LagInterval with the lag of every
-	// partition the instance is assigned, and with none when it stops: a
-	// partition left out is no longer this instance's to report.
+	// partition the instance is assigned (a round that cannot measure one of
+	// them is skipped), and with none when it stops: a partition left out is
+	// no longer this instance's to report.
 	Lagged(Member, []PartitionLag)
 }
 
@@ -112,7 +113,9 @@ type Tick struct {
 }
 
 // PartitionLag is how far an assigned input partition's committed offset
-// is behind its end: the records still to be processed and committed.
+// is behind its end: the records still to be processed and committed. It
+// counts offsets, so a transaction marker not yet committed past counts as
+// one; once caught up it is 0.
 type PartitionLag struct {
 	Topic     string // physical topic
 	Partition int32
