@@ -11,9 +11,9 @@ import (
 // Decode decodes n (not nil) into v, a non-nil pointer, strictly: a mapping
 // key that matches no field of the type it decodes into (by yaml tag, or the
 // lower-cased field name, as go.yaml.in/yaml/v3 names them) is an
-// ErrUnknownField at the key, with the known keys, and then nothing is
-// decoded; a value of the wrong type is an ErrType on its line (the decoder
-// knows no column). Types that implement yaml.Unmarshaler check their own
+// ErrUnknownField at the key, with the known keys, a key given twice an
+// ErrDuplicate, and then nothing is decoded; a value of the wrong type is an
+// ErrType on its line (the decoder knows no column). Types that implement yaml.Unmarshaler check their own
 // contents. It reports false on any problem.
 func (w *Walker) Decode(n *yaml.Node, path string, v any) bool {
 	rv := reflect.ValueOf(v)
