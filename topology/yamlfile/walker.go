@@ -44,9 +44,9 @@ func (w *Walker) mark(path string, n *yaml.Node) {
 }
 
 // Mapping reads n as a mapping, calling the field of each key in document
-// order. A key with no field ("unknown field %q (known: …)", ErrUnknownField),
-// a key given twice (ErrDuplicate) and a required key not given (ErrMissing)
-// are problems. It reports false when n is not a mapping.
+// order. A key that is not a string (ErrType), a key with no field ("unknown
+// field %q (known: …)", ErrUnknownField), a key given twice (ErrDuplicate) and
+// a required key not given (ErrMissing) are problems. It reports false when n is not a mapping.
 func (w *Walker) Mapping(n *yaml.Node, path string, fields Fields, required ...string) bool {
 	seen := map[string]bool{}
 	if !w.pairs(n, path, "a mapping", func(k, v *yaml.Node, fp string) {
@@ -72,8 +72,8 @@ func (w *Walker) Mapping(n *yaml.Node, path string, fields Fields, required ...s
 }
 
 // Keyed reads n as a mapping with string keys of the caller's choosing, each
-// at most once, and value reads each value; ok false leaves its key out (value
-// has reported why). shape describes the mapping in the type error ("a mapping
+// at most once (others are reported and left out), and value reads each value;
+// ok false leaves its key out (value has reported why). shape describes the mapping in the type error ("a mapping
 // of field: [patterns]"); noun names a key in the duplicate error ("field").
 func Keyed[V any](w *Walker, n *yaml.Node, path, shape, noun string, value func(v *yaml.Node, path string) (V, bool)) map[string]V {
 	out := map[string]V{}
