@@ -172,7 +172,7 @@ func (m Match) explainField(name string, fields map[string]any) (bool, string) {
 		for i, alt := range patterns {
 			am, ok := alt.(Match)
 			if !ok {
-				whys = append(whys, fmt.Sprintf("[%d] %s is not a match", i+1, alt))
+				whys = append(whys, fmt.Sprintf("[%d] %s is not a match", i+1, joinPatterns([]Pattern{alt})))
 				continue
 			}
 			ok, why := am.Explain(fields)
