@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown topic", strings.Replace(base, "inputs: [frames]", "inputs: [framez]", 1), topology.ErrUnknownTopic,
 			[]string{`topology.yaml:14:14: operators[0].inputs[0]: unknown topic "framez"`}},
 		{"unknown field", strings.Replace(base, "    replicas: 2", "    replica: 2", 1), topology.ErrUnknownField,
-			[]string{`topology.yaml:17:5: operators[0].replica: unknown field "replica" (known: config, emits, guarantee, inputs, kind, match, name, on_failure, outputs, replicas, state, stateful, tables)`}},
+			[]string{`topology.yaml:17:5: operators[0].replica: unknown field "replica" (known: config, emits, guarantee, inputs, kind, match, name, on_failure, outputs, replicas, state, stateful, tables, timeout)`}},
 		{"wrong type", strings.Replace(base, "partitions: 4\n    schema: corb.Frame", "partitions: four\n    schema: corb.Frame", 1), topology.ErrType,
 			[]string{`topology.yaml:4:17: topics[0].partitions: must be an integer, got string "four"`}},
 		{"inputs not a list", strings.Replace(base, "inputs: [frames]", "inputs: frames", 1), topology.ErrType,
@@ -54,6 +55,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`topology.yaml:18:5: operators[0].replicas: field "replicas" given twice`}},
 		{"partitions below one", strings.Replace(base, "partitions: 4\n    schema: corb.Detections", "partitions: 0\n    schema: corb.Detections", 1), topology.ErrInvalid,
 			[]string{`topology.yaml:7:17: topics[1].partitions: partitions must be at least 1, got 0`}},
+		{"bad timeout", base + "    timeout: soon\n", topology.ErrInvalid,
+			[]string{`topology.yaml:18:14: operators[0].timeout: timeout "soon" is not a duration like 30s or 2m`}},
+		{"negative timeout", base + "    timeout: -1s\n", topology.ErrInvalid,
+			[]string{`topology.yaml:18:14: operators[0].timeout: timeout must be positive, got -1s`}},
+		{"file too large", base + "#" + strings.Repeat("x", topology.MaxFileSize) + "\n", topology.ErrInvalid,
+			[]string{fmt.Sprintf(`topology.yaml: file is %d bytes, larger than the %d allowed`, len(base)+topology.MaxFileSize+2, topology.MaxFileSize)}},
 		{"bad guarantee", base + "    guarantee: twice\n", topology.ErrInvalid,
 			[]string{`topology.yaml:18:16: operators[0].guarantee: guarantee must be "exactly_once" or "at_least_once", got "twice"`}},
 		{"missing on_failure topic", strings.Replace(base, "on_failure: dlq", "on_failure: dead", 1), topology.ErrUnknownTopic,

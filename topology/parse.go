@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/corb-dev/corb/topology/yamlfile"
 	"go.yaml.in/yaml/v3"
@@ -26,7 +27,7 @@ func Load(path string) (*Spec, error) {
 // of stateful operators) are all reported at once as Errors. Checks that need
 // the operator kinds are Validate's.
 func Parse(name string, data []byte) (*Spec, error) {
-	root, err := yamlfile.Load(name, data, "topology", 0)
+	root, err := yamlfile.Load(name, data, "topology", MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +138,21 @@ func (p *parser) operator(n *yaml.Node, path string) Operator {
 			o.Guarantee = Guarantee(g)
 		},
 		"stateful": func(v *yaml.Node, path string) { o.Stateful, _ = p.Bool(v, path) },
+		"timeout": func(v *yaml.Node, path string) {
+			s, ok := p.String(v, path)
+			if !ok {
+				return
+			}
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.Fail(v, path, ErrInvalid, "timeout %q is not a duration like 30s or 2m", s)
+			case d <= 0:
+				p.Fail(v, path, ErrInvalid, "timeout must be positive, got %s", s)
+			default:
+				o.Timeout = d
+			}
+		},
 		"config": func(v *yaml.Node, path string) {
 			if !yamlfile.IsNull(v) {
 				o.Config = ConfigNode{node: v, file: p.File, path: path}

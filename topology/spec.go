@@ -4,7 +4,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
+
+// MaxFileSize is the largest topology file Load and Parse accept.
+const MaxFileSize = 4 << 20
 
 // SchemaBytes is the schema name of topics whose records are opaque bytes
 // (dead-letter topics, operator-private state).
@@ -88,8 +92,11 @@ type Operator struct {
 	Replicas  int       // ≥ 1; 1 when omitted
 	Guarantee Guarantee // ExactlyOnce when omitted
 	Stateful  bool      // keeps per-key state: inputs must be co-partitioned
-	Config    ConfigNode
-	Pos       Position
+	// Timeout bounds one call of the operator on a batch; a call that runs
+	// past it fails the batch transiently (retried). 0 (omitted): no bound.
+	Timeout time.Duration
+	Config  ConfigNode
+	Pos     Position
 }
 
 // Topic returns the topic named name.

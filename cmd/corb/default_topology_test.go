@@ -7,7 +7,6 @@ import (
 	"github.com/corb-dev/corb/topology"
 )
 
-
 // The default topology validates against the kinds and schemas this binary
 // really has, configs and the zones files they name included.
 func TestDefaultTopologyIsValid(t *testing.T) {

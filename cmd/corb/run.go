@@ -131,7 +131,8 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 		}
 		r, err := runtime.New(runtime.Config{
 			Name:            p.op.Name,
-			GroupPrefix:     groupPrefix(s.spec),
+			Group:           s.spec.Names().Group(p.op.Name),
+			TransactionalID: s.spec.Names().TransactionalID(p.op.Name, p.instance),
 			Instance:        p.instance,
 			Brokers:         s.brokers,
 			Inputs:          p.op.Inputs,
@@ -139,12 +140,13 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 			State:           p.op.State,
 			Tables:          p.op.Tables,
 			DeadLetter:      p.op.OnFailure,
-			Topic:           s.spec.PhysicalName,
+			Topic:           s.spec.Names().Topic,
 			Guarantee:       runtime.Guarantee(p.op.Guarantee),
 			Operator:        impl,
 			Match:           matcher(p.op),
 			MaxBatch:        s.maxBatch,
 			ShutdownTimeout: s.shutdownTimeout,
+			ProcessTimeout:  p.op.Timeout,
 			Logger:          s.log,
 			Hooks:           hooks,
 		})
@@ -181,15 +183,6 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 		}
 	}
 	return first
-}
-
-// groupPrefix prefixes consumer groups and transactional ids with the namespace,
-// so that two buildings (or two test runs) on one cluster never share a group.
-func groupPrefix(spec *topology.Spec) string {
-	if spec.Namespace == "" {
-		return ""
-	}
-	return spec.Namespace + "."
 }
 
 // matcher turns the operator's match pattern into a record filter on decoded Avro fields.

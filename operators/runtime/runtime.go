@@ -40,10 +40,14 @@ const (
 // Config describes one operator instance. Name, Brokers, Inputs, DeadLetter and
 // Operator are required; every other field has the default named on it.
 type Config struct {
-	// Name is the operator's name; the consumer group is GroupPrefix+Name.
+	// Name is the operator's name; the consumer group is Group, else GroupPrefix+Name.
 	Name string
 	// GroupPrefix is prepended to the group and transactional ids (default "", usually the namespace plus ".").
 	GroupPrefix string
+	// Group and TransactionalID, when set, are the consumer group and the
+	// transactional id as topology.Names makes them; they override
+	// GroupPrefix+Name and Group+"-"+Instance.
+	Group, TransactionalID string
 	// Instance tells replicas apart. It must be stable across restarts of the same
 	// replica and unique among live replicas: in exactly-once mode it makes the
 	// transactional id, so a restarted replica fences its dead predecessor at once
@@ -274,7 +278,20 @@ func (r *Runner) settle(n int, committed bool, err error) {
 func (r *Runner) Ready() bool { return r.ready.Load() }
 
 // Group is the consumer group id.
-func (r *Runner) Group() string { return r.cfg.GroupPrefix + r.cfg.Name }
+func (r *Runner) Group() string {
+	if r.cfg.Group != "" {
+		return r.cfg.Group
+	}
+	return r.cfg.GroupPrefix + r.cfg.Name
+}
+
+// TransactionalID is the transactional id of the instance (exactly-once).
+func (r *Runner) TransactionalID() string {
+	if r.cfg.TransactionalID != "" {
+		return r.cfg.TransactionalID
+	}
+	return r.Group() + "-" + r.cfg.Instance
+}
 
 func (r *Runner) clientOptions() []kgo.Opt {
 	inputs := make([]string, 0, len(r.cfg.Inputs))
@@ -324,7 +341,7 @@ func (r *Runner) clientOptions() []kgo.Opt {
 	}
 	if r.cfg.Guarantee == ExactlyOnce {
 		opts = append(opts,
-			kgo.TransactionalID(r.Group()+"-"+r.cfg.Instance),
+			kgo.TransactionalID(r.TransactionalID()),
 			kgo.TransactionTimeout(r.cfg.TransactionTimeout),
 		)
 	} else {
