@@ -21,7 +21,10 @@
 // STOP, UNSUBSCRIBE, END, QUIT, STOPALL, REVOKE, OPTOUT, CANCEL opt the sender
 // out of every text; START, YES, UNSTOP opt them back in; HELP and INFO ask
 // for help. So UNSUBSCRIBE alone opts out, while UNSUBSCRIBE kitchen is Corb's
-// command.
+// command. STOP, CANCEL, END, QUIT (and the other opt-out words but
+// UNSUBSCRIBE) followed by zones unsubscribe from those zones; followed by
+// anything else ("stop texting me", "STOP ALL") they opt out too, unless a
+// word is close to a zone's name: the sender then gets the suggestion.
 package intent
 
 import (
