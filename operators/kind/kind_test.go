@@ -171,3 +171,41 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("markdown:\n%s", md.String())
 	}
 }
+
+// A config block is outside input: whatever it holds, checking it reports
+// an error or a config, never a panic, and a config it accepts is valid.
+func FuzzConfigCheck(f *testing.F) {
+	f.Add("window: 2s\nlabel: ok\nlimit: 3\ntags: [a, b]\n")
+	f.Add("limit: -1\n")
+	f.Add("window: soon\nlable: typo\n")
+	f.Add("[1, 2]")
+	f.Add("label: &a [*a]")
+	k := testKind(true)
+	check := k.Topology(kind.Env{}).CheckConfig
+	f.Fuzz(func(t *testing.T, src string) {
+		s, err := topology.Parse("f.yaml", []byte("topics:\n  - {name: f, schema: corb.Frame}\n  - {name: d, schema: corb.Detections}\n  - {name: dlq}\n"+
+			"operators:\n  - name: a\n    kind: test\n    inputs: [f]\n    outputs: [d]\n    on_failure: dlq\n    config:\n"+indent(src)))
+		if err != nil {
+			return // not a config block at all
+		}
+		op, _ := s.Operator("a")
+		if err := check(op); err != nil {
+			return
+		}
+		cfg := k.Config().(*testConfig)
+		if err := op.Config.Decode(cfg); err != nil {
+			t.Fatalf("check passed but decode failed: %v", err)
+		}
+		if cfg.Limit < 0 || cfg.Label == "missing" {
+			t.Fatalf("check accepted an invalid config %+v", cfg)
+		}
+	})
+}
+
+func indent(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = "      " + l
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,14 +1,11 @@
 package presence
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/corb-dev/corb/operators/zones"
-	"go.yaml.in/yaml/v3"
 )
 
 // Defaults of Config; a zero field takes its default.
@@ -72,22 +69,6 @@ func ZoneSpecs(f *zones.File) []ZoneSpec {
 
 // ErrConfig is matched (errors.Is) by every configuration error.
 var ErrConfig = errors.New("invalid presence config")
-
-// ParseConfig decodes a YAML presence config strictly (unknown fields and
-// wrong types are errors), applies defaults and validates it.
-func ParseConfig(data []byte) (Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	c = c.WithDefaults()
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
 
 // WithDefaults returns c with every zero duration replaced by its default.
 func (c Config) WithDefaults() Config {

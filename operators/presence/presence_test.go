@@ -490,40 +490,25 @@ func TestUnmarshalStateRejects(t *testing.T) {
 	}
 }
 
-func TestParseConfig(t *testing.T) {
-	c, err := ParseConfig([]byte("size: 3s\nenter_after: 500ms\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestConfigDefaultsAndValidate(t *testing.T) {
+	c := Config{Size: 3 * time.Second, EnterAfter: 500 * time.Millisecond}.WithDefaults()
 	want := Config{Size: 3 * time.Second, Advance: 3 * time.Second, Grace: DefaultGrace, EnterAfter: 500 * time.Millisecond, VacateAfter: DefaultVacateAfter, StaleAfter: DefaultStaleAfter}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v", c, want)
 	}
-	for _, bad := range []string{"sise: 3s\n", "size: three\n", "size: 1s\nadvance: 2s\n", "grace: -1s\n", "size: 64s\nadvance: 100ms\n", "[1]"} {
-		if _, err := ParseConfig([]byte(bad)); !errors.Is(err, ErrConfig) {
-			t.Errorf("ParseConfig(%q) = %v, want ErrConfig", bad, err)
+	for _, bad := range []Config{
+		{Size: time.Second, Advance: 2 * time.Second},
+		{Grace: -time.Second},
+		{Size: 64 * time.Second, Advance: 100 * time.Millisecond},
+		{Zones: []ZoneSpec{{ID: "a"}, {ID: "a"}}},
+	} {
+		if err := bad.WithDefaults().Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("Validate(%+v) = %v, want ErrConfig", bad, err)
 		}
 	}
 	if _, err := New(Config{Zones: []ZoneSpec{{ID: "a"}, {ID: "a"}}}, nil); !errors.Is(err, ErrConfig) {
 		t.Errorf("duplicate zone: %v", err)
 	}
-}
-
-func FuzzParseConfig(f *testing.F) {
-	f.Add([]byte("size: 2s\nadvance: 1s\ngrace: 1s\nenter_after: 4s\nvacate_after: 30s\nstale_after: 30s\n"))
-	f.Add([]byte("size: 1ns\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseConfig(data)
-		if err != nil {
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("unclassified error %v", err)
-			}
-			return
-		}
-		if c.Size <= 0 || c.Advance <= 0 || c.Advance > c.Size {
-			t.Fatalf("accepted %+v", c)
-		}
-	})
 }
 
 func FuzzUnmarshalState(f *testing.F) {
