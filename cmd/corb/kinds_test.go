@@ -160,3 +160,32 @@ func TestKindsCommand(t *testing.T) {
 		t.Error("corb kinds took an argument it does not use")
 	}
 }
+
+func TestTopologyMatch(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    string
+		wantErr bool
+	}{
+		{[]string{"sms-out", `{"command_type": "send_sms"}`}, `match: command_type: "send_sms" matches send_sms`, false},
+		{[]string{"sms-out", `{"command_type": "status"}`}, `no match: command_type: "status" matches none of send_sms`, true},
+		{[]string{"detect", `{}`}, `takes every record`, false},
+		{[]string{"sms-out", `[1]`}, ``, true},
+		{[]string{"nope", `{}`}, ``, true},
+	}
+	t.Chdir("../..")
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			app := newApp()
+			app.Writer = &out
+			err := app.Run(context.Background(), append([]string{"corb", "topology", "match"}, tt.args...))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want an error: %v", err, tt.wantErr)
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("output %q lacks %q", out.String(), tt.want)
+			}
+		})
+	}
+}

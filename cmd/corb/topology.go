@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -113,6 +115,51 @@ it carried out, then the plan afterwards.`,
 						_, err = after.WriteTo(w)
 						return err
 					})
+				},
+			},
+			{
+				Name:      "match",
+				ArgsUsage: "OPERATOR [RECORD]",
+				Usage:     "dry-run an operator's match pattern against a sample record (JSON fields), saying which field decides",
+				Description: `RECORD is a JSON object of decoded fields, e.g. '{"command_type": "send_sms"}'
+(read from stdin when omitted). Prints "match" or "no match" and, for each
+field of the pattern, which pattern accepted it or why none did. Exits 1 on no
+match, so scripts can test a routing change before it is deployed.`,
+				Flags: []cli.Flag{fileFlag, nsFlag},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					s, err := loadTopology(cmd)
+					if err != nil {
+						return err
+					}
+					name := cmd.Args().Get(0)
+					op, ok := s.Operator(name)
+					if !ok {
+						return fmt.Errorf("topology %s has no operator %q", s.File, name)
+					}
+					var src io.Reader = strings.NewReader(cmd.Args().Get(1))
+					if cmd.NArg() < 2 {
+						src = cmd.Root().Reader
+					}
+					dec := json.NewDecoder(src)
+					dec.UseNumber() // numeric patterns compare numbers, not their text
+					var fields map[string]any
+					if err := dec.Decode(&fields); err != nil {
+						return fmt.Errorf("record: want a JSON object of fields: %w", err)
+					}
+					if len(op.Match) == 0 {
+						fmt.Fprintf(cmd.Root().Writer, "match: operator %q has no match pattern and takes every record\n", name)
+						return nil
+					}
+					ok, why := op.Match.Explain(fields)
+					verdict := "match"
+					if !ok {
+						verdict = "no match"
+					}
+					fmt.Fprintf(cmd.Root().Writer, "%s: %s\n", verdict, why)
+					if !ok {
+						return fmt.Errorf("the record does not match operator %q", name)
+					}
+					return nil
 				},
 			},
 			{
