@@ -12,8 +12,9 @@ import (
 // Kind is the presence kind: corb.ZoneCounts in, corb.PresenceEvent out. Its
 // first output gets every event; a second, when declared, is the occupancy
 // view (the latest event of each zone). Its first state topic is the per-zone
-// changelog; a second, when declared, is the usage view. The zones file is
-// checked when the topology is validated.
+// changelog; a second, when declared, is the usage view. Its table, when
+// declared, is the cleanings view, which resets a zone's usage. The zones file
+// is checked when the topology is validated.
 func Kind() kind.Kind {
 	return kind.Declare(kind.Decl[OperatorConfig]{
 		Name:    "presence",
@@ -55,6 +56,9 @@ func buildOperator(_ context.Context, env kind.Env, op *topology.Operator, cfg O
 	}
 	if len(op.State) == 2 {
 		opts.Usage = op.State[1]
+	}
+	if len(op.Tables) == 1 {
+		opts.Cleanings = op.Tables[0]
 	}
 	if env.Spec != nil {
 		if in, ok := env.Spec.Topic(op.Inputs[0]); ok {

@@ -73,6 +73,9 @@ func TestKindBuilds(t *testing.T) {
 			if _, ok := got.(operators.Ticker); !ok {
 				t.Error("not a Ticker")
 			}
+			if _, ok := got.(operators.TableReader); !ok {
+				t.Error("not a TableReader: the cleanings view would never reach it")
+			}
 		})
 	}
 }

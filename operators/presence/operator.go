@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/cleaning/cleanings"
 	opmetrics "github.com/corb-dev/corb/operators/metrics"
 	"github.com/corb-dev/corb/operators/partition"
 	"github.com/corb-dev/corb/schemas"
@@ -43,6 +44,12 @@ type OperatorOptions struct {
 	// last cleaning (key zone id, JSON): a view other operators read as a
 	// table, and the operator's own changelog for it (restored like State).
 	Usage string
+	// Cleanings, when set, is the table of the cleanings view (key zone id,
+	// cleanings.Record): a cleaning newer than a zone's usage period starts
+	// the zone's usage from zero before the next event is folded in, so
+	// presence never has to consume commands. Its runtime must give the
+	// operator this table (UseTables).
+	Cleanings string
 	// InputPartitions is the partition count of the input topic. When set, an
 	// instance takes on every configured zone whose id hashes (as Kafka's
 	// producers hash keys) to a partition it is assigned, even one that never
@@ -61,8 +68,8 @@ type OperatorOptions struct {
 var ErrStateTopic = errors.New("not a presence state topic")
 
 // Operator is the presence operator: corb.ZoneCounts records in (key zone
-// id), corb.PresenceEvent records out. It implements operators.Stateful and
-// operators.Ticker.
+// id), corb.PresenceEvent records out. It implements operators.Stateful,
+// operators.Ticker and operators.TableReader (the cleanings view).
 //
 // It holds one Aggregator per zone it owns. A zone is owned once a record of
 // it arrived on, or its state was restored from, one of the instance's input
@@ -87,7 +94,11 @@ type Operator struct {
 	log   *slog.Logger
 	zones map[string]*ownedZone
 	usage map[string]*ownedUsage
-	m     *metrics
+	// cleanings is the cleanings view's table, nil until UseTables (or
+	// without Cleanings).
+	cleanings operators.Table
+	badClean  map[string]bool // zones whose cleanings record does not decode: warned once
+	m         *metrics
 }
 
 type ownedZone struct {
@@ -130,7 +141,7 @@ func NewOperator(cfg Config, opts OperatorOptions) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Operator{cfg: cfg, opts: opts, specs: map[string]ZoneSpec{}, log: opts.Logger, zones: map[string]*ownedZone{}, usage: map[string]*ownedUsage{}, m: m}
+	o := &Operator{cfg: cfg, opts: opts, specs: map[string]ZoneSpec{}, log: opts.Logger, zones: map[string]*ownedZone{}, usage: map[string]*ownedUsage{}, badClean: map[string]bool{}, m: m}
 	for _, z := range cfg.Zones {
 		o.specs[z.ID] = z
 	}
@@ -253,7 +264,16 @@ func (o *Operator) eventOutput(topic string, ev schemas.PresenceEvent) (operator
 	return operators.Output{Topic: topic, Key: []byte(ev.ZoneID), Value: b, Timestamp: ev.EventTime}, nil
 }
 
-// applyUsage folds ev into its zone's usage view, when there is one.
+// UseTables implements operators.TableReader: the cleanings view, when
+// OperatorOptions.Cleanings names it.
+func (o *Operator) UseTables(tables map[string]operators.Table) {
+	if o.opts.Cleanings != "" {
+		o.cleanings = tables[o.opts.Cleanings]
+	}
+}
+
+// applyUsage folds ev into its zone's usage view, when there is one, after
+// the zone's last cleaning.
 func (o *Operator) applyUsage(ev schemas.PresenceEvent, p int32) {
 	if o.opts.Usage == "" {
 		return
@@ -262,6 +282,16 @@ func (o *Operator) applyUsage(ev schemas.PresenceEvent, p int32) {
 	if u == nil {
 		u = &ownedUsage{u: Usage{ZoneID: ev.ZoneID}}
 		o.usage[ev.ZoneID] = u
+	}
+	// A record that does not decode must not stop the zone's events: the
+	// usage goes on accruing to the period it knows.
+	c, ok, err := cleanings.Get(o.cleanings, ev.ZoneID)
+	if err != nil && !o.badClean[ev.ZoneID] {
+		o.log.Warn("presence: cleanings view unreadable; usage not reset", "zone", ev.ZoneID, "err", err)
+	}
+	o.badClean[ev.ZoneID] = err != nil
+	if ok {
+		u.u = u.u.Cleaned(c.CleanedAt)
 	}
 	u.u, u.partition = u.u.Apply(ev), p
 }

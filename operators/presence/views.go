@@ -81,8 +81,9 @@ type Usage struct {
 	Visits        int32     `json:"visits"`         // occupancies that began since
 	PersonMinutes float64   `json:"person_minutes"`
 	Peak          int32     `json:"peak"`
-	LastSeen      time.Time `json:"last_seen,omitzero"` // last time anybody was seen
-	Count         int32     `json:"count"`              // current count, integrated into PersonMinutes
+	FirstSeen     time.Time `json:"first_seen,omitzero"` // first time anybody was seen since Since
+	LastSeen      time.Time `json:"last_seen,omitzero"`  // last time anybody was seen
+	Count         int32     `json:"count"`               // current count, integrated into PersonMinutes
 	CountSince    time.Time `json:"count_since,omitzero"`
 	LastEventID   string    `json:"last_event_id,omitempty"`
 }
@@ -100,6 +101,13 @@ func (u Usage) Apply(ev schemas.PresenceEvent) Usage {
 			u.LastSeen = t.UTC()
 		}
 	}
+	// first is when somebody came, Since at the earliest: who was there when
+	// the zone was cleaned uses it from then on.
+	first := func(t time.Time) {
+		if u.FirstSeen.IsZero() {
+			u.FirstSeen = later(t, u.Since).UTC()
+		}
+	}
 	switch ev.Type {
 	case schemas.Occupied:
 		u = u.accrue(ev.OccupiedSince)
@@ -108,11 +116,13 @@ func (u Usage) Apply(ev schemas.PresenceEvent) Usage {
 			u.Visits++
 		}
 		u.Peak = max(u.Peak, ev.Count)
+		first(ev.OccupiedSince)
 		seen(ev.EventTime)
 	case schemas.CountChanged:
 		u = u.accrue(ev.EventTime)
 		u.Count, u.CountSince = ev.Count, ev.EventTime.UTC()
 		u.Peak = max(u.Peak, ev.Count)
+		first(ev.EventTime)
 		seen(ev.EventTime)
 	case schemas.Vacated:
 		end := ev.OccupiedSince.Add(ev.Duration)
@@ -128,14 +138,19 @@ func (u Usage) Apply(ev schemas.PresenceEvent) Usage {
 
 // accrue adds the person-minutes of the current count up to t.
 func (u Usage) accrue(t time.Time) Usage {
-	from := u.CountSince
-	if from.Before(u.Since) {
-		from = u.Since
-	}
+	from := later(u.CountSince, u.Since)
 	if u.Count > 0 && !from.IsZero() && t.After(from) {
 		u.PersonMinutes += float64(u.Count) * t.Sub(from).Minutes()
 	}
 	return u
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // Reset starts a new usage period at the cleaning-done signal's time: visits,
@@ -143,9 +158,20 @@ func (u Usage) accrue(t time.Time) Usage {
 // from at on.
 func (u Usage) Reset(at time.Time) Usage {
 	at = at.UTC()
-	u.Since, u.Visits, u.PersonMinutes, u.Peak = at, 0, 0, u.Count
+	u.Since, u.Visits, u.PersonMinutes, u.Peak, u.FirstSeen = at, 0, 0, u.Count, time.Time{}
 	if u.Count > 0 {
-		u.CountSince = at
+		u.CountSince, u.FirstSeen = at, at
+	}
+	return u
+}
+
+// Cleaned is u as of a cleaning at cleanedAt (the zone's record in the
+// cleanings view): Reset(cleanedAt) when that cleaning is newer than u's
+// period, else u. Readers of the usage view apply it too, since the view
+// only resets when the zone's next event is folded in.
+func (u Usage) Cleaned(cleanedAt time.Time) Usage {
+	if cleanedAt.After(u.Since) {
+		return u.Reset(cleanedAt)
 	}
 	return u
 }

@@ -96,3 +96,50 @@ func TestOccupancyEncodingStable(t *testing.T) {
 		t.Errorf("round trip %+v %v", back, err)
 	}
 }
+
+func TestUsageCleaned(t *testing.T) {
+	in := Usage{ZoneID: "k", Since: t0, Visits: 4, PersonMinutes: 12, Peak: 3, FirstSeen: t0.Add(time.Minute),
+		LastSeen: t0.Add(time.Hour), Count: 1, CountSince: t0.Add(50 * time.Minute)}
+	for _, tc := range []struct {
+		name    string
+		cleaned time.Time
+		want    Usage
+	}{
+		{"older cleaning", t0.Add(-time.Hour), in},
+		{"the period's own cleaning", t0, in},
+		{"newer cleaning, somebody in", t0.Add(2 * time.Hour), Usage{ZoneID: "k", Since: t0.Add(2 * time.Hour), Peak: 1,
+			FirstSeen: t0.Add(2 * time.Hour), LastSeen: t0.Add(time.Hour), Count: 1, CountSince: t0.Add(2 * time.Hour)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := in.Cleaned(tc.cleaned); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Cleaned(%v)\n got %+v\nwant %+v", tc.cleaned, got, tc.want)
+			}
+		})
+	}
+	empty := in
+	empty.Count = 0
+	if got := empty.Cleaned(t0.Add(2 * time.Hour)); !got.FirstSeen.IsZero() || got.Peak != 0 {
+		t.Errorf("a zone cleaned empty has first seen %v, peak %d; want none, 0", got.FirstSeen, got.Peak)
+	}
+}
+
+func TestUsageFirstSeenSinceCleaning(t *testing.T) {
+	occupied := func(id string, since time.Duration) schemas.PresenceEvent {
+		return schemas.PresenceEvent{EventID: id, ZoneID: "k", Type: schemas.Occupied, Count: 1,
+			OccupiedSince: t0.Add(since), EventTime: t0.Add(since + 2*time.Second)}
+	}
+	u := Usage{}.Apply(occupied("1", time.Minute))
+	if !u.FirstSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("first seen %v, want the first occupancy's start", u.FirstSeen)
+	}
+	u = u.Apply(occupied("2", 5*time.Minute))
+	if !u.FirstSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a later visit moved first seen to %v", u.FirstSeen)
+	}
+	// Occupied since before the cleaning (the event arrives late): first
+	// seen is the cleaning, not before it.
+	u = Usage{Since: t0.Add(10 * time.Minute)}.Apply(occupied("3", 8*time.Minute))
+	if !u.FirstSeen.Equal(t0.Add(10 * time.Minute)) {
+		t.Fatalf("first seen %v, want the cleaning's time", u.FirstSeen)
+	}
+}
