@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/corb-dev/corb/operators"
 )
 
 // Message is one text to send.
 type Message struct {
 	To   string // E.164, e.g. +15551230001
 	Body string // at most MaxBody; split it with Segments first to choose the parts
-	// From or MessagingServiceSid override the sender's default for this
-	// message; at most one may be set.
+	// From or MessagingServiceSid, or both, override the sender's default
+	// for this message (with both, Twilio sends from From through the
+	// service).
 	From                string
 	MessagingServiceSid string
 	// StatusCallback is the URL Twilio posts delivery receipts to (queued,
@@ -61,7 +64,7 @@ type Sender interface {
 // (https://www.twilio.com/docs/errors/<Code>).
 type PermanentError struct {
 	Code    int    // Twilio's error code, e.g. 21211
-	Status  int    // the HTTP status of the refusal
+	Status  int    // the HTTP status of the refusal; 0 when refused before asking Twilio
 	Message string // Twilio's explanation
 	Err     error  // the underlying error (a *client.TwilioRestError from Twilio)
 }
@@ -71,10 +74,17 @@ func (e *PermanentError) Error() string {
 	if known, ok := permanentReason(e.Code); ok {
 		reason = known + ": " + reason
 	}
+	if e.Status == 0 {
+		return fmt.Sprintf("sms: refused with code %d: %s", e.Code, reason)
+	}
 	return fmt.Sprintf("sms: refused with code %d (HTTP %d): %s", e.Code, e.Status, reason)
 }
 
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Is makes a PermanentError permanent to the operator runtime too
+// (operators.IsPermanent): it dead-letters the record rather than retry it.
+func (e *PermanentError) Is(target error) bool { return target == operators.ErrPermanent }
 
 // ErrOutcomeUnknown is wrapped by a transient Send error when a request
 // reached the provider and its answer was lost, and Send could not find out

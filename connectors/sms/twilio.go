@@ -64,9 +64,10 @@ type options struct {
 func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
 
 // WithRetry sets how often and how fast Send and FindSent retry transient
-// failures (default: 5 attempts, 500ms doubling to at most 10s). Each wait is
-// drawn from [d/2, d] of the policy's backoff d, and is never shorter than a
-// Retry-After Twilio sent. p.Sleep is how tests see the waits.
+// failures (default: 5 attempts, 500ms doubling to at most 10s; zero fields
+// of p take RetryPolicy's own defaults). Each wait is drawn from [d/2, d] of
+// the policy's backoff d, and is never shorter than a Retry-After Twilio
+// sent. p.Sleep is how tests see the waits.
 func WithRetry(p operators.RetryPolicy) Option { return func(o *options) { o.retry = p } }
 
 // WithAttemptTimeout bounds one request to Twilio (default 10s, twilio-go's own).
@@ -207,9 +208,11 @@ const recentPage = 50
 // on or after the day of since (Twilio filters by UTC day). It matches body,
 // sender and direction, and a creation time no earlier than since less the
 // clock skew. Two identical texts to the same person in that window cannot
-// be told apart; FindSent then reports the earliest.
+// be told apart; FindSent then reports the earliest. A zero since reads all
+// of the recipient's messages.
 func (t *Twilio) FindSent(ctx context.Context, m Message, since time.Time) (Sent, bool, error) {
 	from, service := t.sender(m)
+	anyTime := since.IsZero()
 	since = since.Add(-t.o.clockSkew).Truncate(time.Second) // Twilio's times are whole seconds
 	list := func() *openapi.ListMessageParams {
 		p := (&openapi.ListMessageParams{}).SetTo(m.To)
@@ -234,8 +237,11 @@ func (t *Twilio) FindSent(ctx context.Context, m Message, since time.Time) (Sent
 		if err != nil {
 			return err
 		}
-		day := since.UTC().Truncate(24 * time.Hour)
-		sent, err := api.ListMessage(list().SetDateSentAfter(day).SetPageSize(200))
+		all := list().SetPageSize(200)
+		if !anyTime {
+			all.SetDateSentAfter(since.UTC().Truncate(24 * time.Hour))
+		}
+		sent, err := api.ListMessage(all)
 		if err != nil {
 			return err
 		}

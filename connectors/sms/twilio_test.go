@@ -39,16 +39,6 @@ func (s *sleeps) waits() []time.Duration {
 
 const backoff = 100 * time.Millisecond
 
-func fake(t *testing.T, cfg twiliofake.Config) *twiliofake.Server {
-	t.Helper()
-	s, err := twiliofake.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // sender is a Twilio sender on s through the real twilio-go client, with
 // recorded sleeps of 100ms doubling, and options after those.
 func sender(t *testing.T, s *twiliofake.Server, opts ...sms.Option) (*sms.Twilio, *sleeps) {
@@ -80,7 +70,7 @@ func hi(to string) sms.Message { return sms.Message{To: to, Body: "Kitchen is fr
 
 // 500 twice, then 201: one message at Twilio, its sid, two backoffs.
 func TestSendRetriesServerErrors(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	s.FailNext(twiliofake.Create, 2, twiliofake.ServerError())
 	tw, sl := sender(t, s)
 	sid, err := tw.Send(context.Background(), hi("+15551230001"))
@@ -120,7 +110,7 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := fake(t, twiliofake.Config{})
+			s := twiliofake.Start(t, twiliofake.Config{})
 			s.FailNext(twiliofake.Create, 1, twiliofake.TooManyRequests(c.retryAfter))
 			tw, sl := sender(t, s, sms.WithNow(func() time.Time { return now }))
 			if _, err := tw.Send(context.Background(), hi("+15551230001")); err != nil {
@@ -142,7 +132,7 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 // A Retry-After past ctx's deadline ends Send at once rather than sleeping
 // into a certain failure.
 func TestSendRetryAfterPastDeadline(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	s.FailNext(twiliofake.Create, 1, twiliofake.TooManyRequests("30"))
 	tw, sl := sender(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -155,7 +145,7 @@ func TestSendRetryAfterPastDeadline(t *testing.T) {
 }
 
 func TestSendPermanent(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	s.RefuseTo("+15557770000", 21612)
 	s.OptOut("+15557770001")
 	cases := []struct {
@@ -186,6 +176,9 @@ func TestSendPermanent(t *testing.T) {
 			if !errors.As(err, &tre) || tre.Code != c.code {
 				t.Errorf("the TwilioRestError is not reachable through %v", err)
 			}
+			if !operators.IsPermanent(err) {
+				t.Error("the operator runtime would retry it")
+			}
 			if n := creates(s) - before; n != 1 || len(sl.waits()) != 0 {
 				t.Errorf("%d requests, waits %v: a permanent error was retried", n, sl.waits())
 			}
@@ -198,7 +191,7 @@ func TestSendPermanent(t *testing.T) {
 
 // What Twilio would refuse of any message is refused without a request.
 func TestSendRefusesLocally(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	tw, _ := sender(t, s)
 	cases := []struct {
 		m    sms.Message
@@ -233,7 +226,7 @@ func TestSendTransient(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name+" then 201", func(t *testing.T) {
-			s := fake(t, twiliofake.Config{})
+			s := twiliofake.Start(t, twiliofake.Config{})
 			s.FailNext(twiliofake.Create, 1, c.fault)
 			tw, sl := sender(t, s)
 			sid, err := tw.Send(context.Background(), hi("+15551230001"))
@@ -242,12 +235,12 @@ func TestSendTransient(t *testing.T) {
 			}
 		})
 		t.Run(c.name+" until the attempts end", func(t *testing.T) {
-			s := fake(t, twiliofake.Config{})
+			s := twiliofake.Start(t, twiliofake.Config{})
 			s.FailNext(twiliofake.Create, 5, c.fault)
 			tw, sl := sender(t, s)
 			_, err := tw.Send(context.Background(), hi("+15551230001"))
 			var perm *sms.PermanentError
-			if err == nil || errors.As(err, &perm) || !strings.Contains(err.Error(), "after 5 attempts") {
+			if err == nil || errors.As(err, &perm) || operators.IsPermanent(err) || !strings.Contains(err.Error(), "after 5 attempts") {
 				t.Fatalf("error %v, want a transient error after 5 attempts", err)
 			}
 			if creates(s) != 5 || len(sl.waits()) != 4 || len(s.Sent()) != 0 {
@@ -260,7 +253,7 @@ func TestSendTransient(t *testing.T) {
 // Twilio created the message and its answer was lost: Send finds it rather
 // than sending it again.
 func TestSendLostAnswer(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	s.FailNext(twiliofake.Create, 1, twiliofake.LostAnswer())
 	tw, _ := sender(t, s)
 	sid, err := tw.Send(context.Background(), hi("+15551230001"))
@@ -274,7 +267,7 @@ func TestSendLostAnswer(t *testing.T) {
 
 // When it cannot find out, Send says so and does not send again.
 func TestSendLostAnswerUnknown(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	s.FailNext(twiliofake.Create, 1, twiliofake.LostAnswer())
 	s.FailNext(twiliofake.List, 100, twiliofake.ServerError())
 	tw, _ := sender(t, s)
@@ -290,7 +283,7 @@ func TestSendLostAnswerUnknown(t *testing.T) {
 
 // twilio-go takes no context; Send's still ends a request in flight.
 func TestSendCancelsInFlight(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	started := make(chan struct{})
 	hang := roundTripper(func(req *http.Request) (*http.Response, error) {
 		close(started)
@@ -314,7 +307,7 @@ func TestSendCancelsInFlight(t *testing.T) {
 
 // Each try is bounded by the attempt timeout, then retried.
 func TestSendAttemptTimeout(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	var mu sync.Mutex
 	tries := 0
 	slowOnce := roundTripper(func(req *http.Request) (*http.Response, error) {
@@ -339,7 +332,7 @@ type roundTripper func(*http.Request) (*http.Response, error)
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestSendParameters(t *testing.T) {
-	s := fake(t, twiliofake.Config{Numbers: []string{"+15551119999"}})
+	s := twiliofake.Start(t, twiliofake.Config{Numbers: []string{"+15551119999"}})
 	tw, _ := sender(t, s)
 	m := sms.Message{To: "+15551230001", Body: "x", From: "+15551119999",
 		StatusCallback: "https://corb.example.com/sms/status", ValidityPeriod: 10 * time.Minute}
@@ -358,7 +351,7 @@ func TestSendParameters(t *testing.T) {
 }
 
 func TestFindSent(t *testing.T) {
-	s := fake(t, twiliofake.Config{Hold: true})
+	s := twiliofake.Start(t, twiliofake.Config{Hold: true})
 	tw, _ := sender(t, s)
 	ctx := context.Background()
 	since := time.Now()
@@ -411,7 +404,7 @@ func TestFindSent(t *testing.T) {
 // FindSent allows for Twilio's clock being behind, and its whole seconds.
 func TestFindSentClockSkew(t *testing.T) {
 	twilioNow := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	s := fake(t, twiliofake.Config{Now: func() time.Time { return twilioNow }})
+	s := twiliofake.Start(t, twiliofake.Config{Now: func() time.Time { return twilioNow }})
 	tw, _ := sender(t, s, sms.WithClockSkew(5*time.Second))
 	m := hi("+15551230001")
 	if _, err := tw.Send(context.Background(), m); err != nil {
@@ -434,7 +427,7 @@ func TestFindSentClockSkew(t *testing.T) {
 }
 
 func TestFindSentRetriesAndFails(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	tw, sl := sender(t, s)
 	s.FailNext(twiliofake.List, 1, twiliofake.Unavailable())
 	if _, _, err := tw.FindSent(context.Background(), hi("+15551230001"), time.Now()); err != nil || len(sl.waits()) != 1 {
@@ -478,7 +471,7 @@ func TestNewTwilioFromEnv(t *testing.T) {
 }
 
 func TestNewTwilioFromEnvSends(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	vars := map[string]string{"TWILIO_ACCOUNT_SID": s.AccountSid(), "TWILIO_AUTH_TOKEN": s.AuthToken(), "TWILIO_FROM": twiliofake.MagicFrom}
 	tw, err := sms.NewTwilioFromEnv(func(k string) string { return vars[k] }, sms.WithTransport(s.Transport()))
 	if err != nil {

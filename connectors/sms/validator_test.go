@@ -143,7 +143,7 @@ func TestNewValidatorRefuses(t *testing.T) {
 
 // End to end: the fake's inbound webhooks pass; a forged one is a 403.
 func TestValidatorWithTwiliofake(t *testing.T) {
-	s := fake(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	var (
 		mu       sync.Mutex // the handler runs on the server's goroutines
 		v        *sms.Validator

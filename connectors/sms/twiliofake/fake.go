@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -159,6 +160,18 @@ func NewServer(cfg Config) (*Server, error) {
 	s.http = &http.Server{Handler: s.recording(mux), ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(ln) //nolint:errcheck // ends with Close
 	return s, nil
+}
+
+// Start starts a fake for a test, which it fails if the fake cannot
+// listen, and closes it when the test ends.
+func Start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // URL is the fake's base URL (http://127.0.0.1:port), where Transport sends

@@ -20,16 +20,6 @@ import (
 	"github.com/corb-dev/corb/connectors/sms/twiliofake"
 )
 
-func start(t *testing.T, cfg twiliofake.Config) *twiliofake.Server {
-	t.Helper()
-	s, err := twiliofake.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // api is twilio-go's Messages API pointed at the fake with the given token.
 func api(s *twiliofake.Server, token string) *openapi.ApiService {
 	c := &client.Client{Credentials: client.NewCredentials(s.AccountSid(), token), HTTPClient: s.Client()}
@@ -51,7 +41,7 @@ func restError(t *testing.T, err error) *client.TwilioRestError {
 }
 
 func TestCreateFetchList(t *testing.T) {
-	s := start(t, twiliofake.Config{Hold: true})
+	s := twiliofake.Start(t, twiliofake.Config{Hold: true})
 	a := api(s, s.AuthToken())
 	body := strings.Repeat("x", 161) // two segments
 	m, err := a.CreateMessage(send("+15551230001", body).SetValidityPeriod(600))
@@ -91,7 +81,7 @@ func TestCreateFetchList(t *testing.T) {
 // ListMessage follows next_page_uri through every page, newest first, each
 // message once, and Limit stops it.
 func TestListPaging(t *testing.T) {
-	s := start(t, twiliofake.Config{Hold: true})
+	s := twiliofake.Start(t, twiliofake.Config{Hold: true})
 	a := api(s, s.AuthToken())
 	var sids []string
 	for i := range 7 {
@@ -132,7 +122,7 @@ func TestListPaging(t *testing.T) {
 func TestListDateSent(t *testing.T) {
 	now := time.Date(2026, 3, 10, 23, 59, 0, 0, time.UTC)
 	var mu sync.Mutex
-	s := start(t, twiliofake.Config{Hold: true, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	s := twiliofake.Start(t, twiliofake.Config{Hold: true, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	a := api(s, s.AuthToken())
 	if _, err := a.CreateMessage(send("+15551230001", "day 10")); err != nil {
 		t.Fatal(err)
@@ -178,7 +168,7 @@ func TestListDateSent(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	_, err := api(s, "wrongtoken").CreateMessage(send("+15551230001", "hi"))
 	if tre := restError(t, err); tre.Code != 20003 || tre.Status != 401 {
 		t.Errorf("wrong token: %v, want 20003/401", err)
@@ -193,7 +183,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	s := start(t, twiliofake.Config{Numbers: []string{"+15551119999"}})
+	s := twiliofake.Start(t, twiliofake.Config{Numbers: []string{"+15551119999"}})
 	s.RefuseTo("+15557770000", 21612)
 	a := api(s, s.AuthToken())
 	p := func(to, from, body string) *openapi.CreateMessageParams {
@@ -254,7 +244,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	a := api(s, s.AuthToken())
 	s.FailNext(twiliofake.Create, 1, twiliofake.ServerError())
 	s.FailNext(twiliofake.Create, 1, twiliofake.TooManyRequests("2"))
@@ -299,7 +289,7 @@ func TestFaults(t *testing.T) {
 
 // The raw answers: a Retry-After header, an HTML body.
 func TestFaultAnswers(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	s.FailNext(twiliofake.Create, 1, twiliofake.TooManyRequests("7"))
 	s.FailNext(twiliofake.Create, 1, twiliofake.Unavailable())
 	post := func() *http.Response {
@@ -325,7 +315,7 @@ func TestFaultAnswers(t *testing.T) {
 }
 
 func TestTransportRefusesOtherHosts(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	for _, u := range []string{"https://example.com/", "https://api.twilio.com.evil.example/", "https://nottwilio.com/"} {
 		if resp, err := s.Client().Get(u); err == nil {
 			resp.Body.Close()
@@ -377,7 +367,7 @@ func newCallbackServer(t *testing.T, token string) *callbackServer {
 }
 
 func TestStatusCallbacks(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	cs := newCallbackServer(t, s.AuthToken())
 	s.Undeliverable("+15551230002", "undelivered", 30003)
 	s.Undeliverable("+15551230003", "failed", 30008)
@@ -424,7 +414,7 @@ func TestStatusCallbacks(t *testing.T) {
 }
 
 func TestSendInbound(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	var mu sync.Mutex
 	var got []url.Values
 	var tokens []string
@@ -485,7 +475,7 @@ func TestSendInbound(t *testing.T) {
 
 // Sent, Requests and creates are safe for concurrent use (go test -race).
 func TestConcurrentSends(t *testing.T) {
-	s := start(t, twiliofake.Config{})
+	s := twiliofake.Start(t, twiliofake.Config{})
 	a := api(s, s.AuthToken())
 	var wg sync.WaitGroup
 	for i := range 20 {
