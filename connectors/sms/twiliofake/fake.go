@@ -78,7 +78,7 @@ type Message struct {
 	DateSent            time.Time // zero until sent
 }
 
-// Request is an API request the fake answered.
+// Request is an API request the fake received.
 type Request struct {
 	Method, Path string
 	Form         url.Values // query and POST form
@@ -207,7 +207,7 @@ func (s *Server) Sent() []Message {
 	return out
 }
 
-// Requests returns the API requests answered so far, oldest first.
+// Requests returns the API requests received so far, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
