@@ -17,9 +17,9 @@ import (
 // Sign is Twilio's X-Twilio-Signature of a request to webhookURL with the
 // POST parameters params: base64(HMAC-SHA1(authToken, URL + each parameter
 // sorted by key, key + value)). The URL is the one called, query included,
-// byte for byte. A key with several values contributes each distinct value in
-// sorted order, as Twilio's own libraries compute it (twilio-go's validator reads only
-// the first value of a key).
+// byte for byte. A key with several values contributes each distinct value
+// in sorted order, as Twilio's own libraries compute it (twilio-go's
+// validator reads only the first value of a key).
 func Sign(authToken, webhookURL string, params url.Values) string {
 	var b strings.Builder
 	b.WriteString(webhookURL)
