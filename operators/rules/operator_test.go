@@ -319,7 +319,7 @@ func TestNotifications(t *testing.T) {
 				{events: []schemas.PresenceEvent{vacated("v2", "kitchen", t0, 2*time.Minute)}},
 				{events: []schemas.PresenceEvent{vacated("v3", "kitchen", t0.Add(3*time.Minute), time.Minute)}},
 			},
-			sms: []string{alice + ": Lobby is free again (vacated 14:01).", alice + ": Kitchen is free again (vacated 14:02)."},
+			sms:        []string{alice + ": Lobby is free again (vacated 14:01).", alice + ": Kitchen is free again (vacated 14:02)."},
 			tombstones: []string{"kitchen " + alice},
 		},
 		{
