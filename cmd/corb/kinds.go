@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/corb-dev/corb/operators"
+	handlers "github.com/corb-dev/corb/operators/commands" // not "commands": cli_test.go has a func of that name
 	"github.com/corb-dev/corb/operators/detect"
 	"github.com/corb-dev/corb/operators/kind"
 	"github.com/corb-dev/corb/operators/passthrough"
@@ -34,12 +35,7 @@ func builtins() *kind.Registry {
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}}},
 			[]kind.Port{{Role: "usage view", Schemas: []string{topology.SchemaBytes}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true}}, nil),
-		plannedKind("commands", "status / subscribe / unsubscribe / help / opt_out / opt_in → replies, subscriptions and opt-outs",
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "subscriptions", Schemas: []string{"corb.Command"}},
-				{Role: "opt-outs", Schemas: []string{topology.SchemaBytes}, Optional: true}},
-			[]kind.Port{{Role: "occupancy view", Schemas: []string{"corb.PresenceEvent"}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true},
-				{Role: "subscriptions", Schemas: []string{"corb.Command"}, Optional: true}}, nil),
+		handlers.Kind(),
 		plannedKind("sms", "send_sms → Twilio → phones, never twice",
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}}, nil,
 			[]kind.Port{{Role: "opt-outs", Schemas: []string{topology.SchemaBytes}, Optional: true}},

@@ -261,7 +261,11 @@ func TestHandlers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := newOperator(t, occupancy, cleanings, cmpOr(tc.subscriptions, fakeTable{}))
+			subscriptions := tc.subscriptions
+			if subscriptions == nil {
+				subscriptions = fakeTable{}
+			}
+			o := newOperator(t, occupancy, cleanings, subscriptions)
 			res := process(t, o, tc.cmd)[0]
 			if res.Err != nil {
 				t.Fatal(res.Err)
@@ -275,13 +279,6 @@ func TestHandlers(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cmpOr(t, otherwise fakeTable) fakeTable {
-	if t == nil {
-		return otherwise
-	}
-	return t
 }
 
 func TestHelpListsEveryCommandOnALine(t *testing.T) {

@@ -18,7 +18,7 @@ type Config struct {
 	// ZonesFile is the zones file; "" means $CORB_ZONES, then deploy/zones.yaml.
 	ZonesFile string `yaml:"zones_file" default:"$CORB_ZONES, else deploy/zones.yaml" doc:"the zones file: the zones STATUS lists, by their names"`
 	// Timezone is an IANA time zone name; "" means the process's local zone.
-	Timezone string `yaml:"timezone" default:"the host's ($TZ)" doc:"IANA time zone of the times in replies, e.g. Europe/London"`
+	Timezone string `yaml:"timezone" default:"$TZ, else the host's zone" doc:"IANA time zone of the times in replies, e.g. Europe/London"`
 }
 
 // Validate implements the kind's config check.
