@@ -203,3 +203,41 @@ type TableReader interface {
 	Operator
 	UseTables(tables map[string]Table)
 }
+
+// Journal writes records to an operator's state topics at once and durably,
+// outside the batch's transaction: what an operator whose work has an effect
+// beyond Kafka (a text message sent) writes before it acts, so that after a
+// crash or an aborted batch its restored state says it may have acted. See
+// JournalUser.
+//
+// Record returns once every record is acknowledged by all in-sync replicas
+// of its partition (acks=all, an idempotent producer), or with an error after
+// which any of outs may have been written: then do not act, fail the batch.
+// A journaled record
+//   - is no part of the batch's transaction: an abort, a crash or a
+//     rebalance leaves it in place, and a commit adds nothing to it;
+//   - is visible to read_committed readers (restores, tables) once Record
+//     returns, behind any transaction that was open on its partition before
+//     it and until that transaction ends;
+//   - is restored like any state record: Restore gets the latest value of
+//     each key, whether journaled or committed with a batch. A state Output
+//     of the batch written after a journaled record of the same key replaces
+//     it when the batch commits, and only then.
+//
+// Each Output names one of the operator's state topics and is keyed like
+// the input record it belongs to, as state Outputs are, so that it lands on
+// the changelog partition Restore reads for that input partition. A zero
+// Timestamp is the time of the call. Journaling is at least once: a Record
+// repeated after a crash writes its records again.
+type Journal interface {
+	Record(ctx context.Context, outs ...Output) error
+}
+
+// JournalUser is implemented by Stateful operators that journal (see
+// Journal). The runtime calls UseJournal once, before the first Restore and
+// the first Process, with a journal that is safe for concurrent use and
+// that it closes after the last Process has returned.
+type JournalUser interface {
+	Stateful
+	UseJournal(j Journal)
+}

@@ -111,7 +111,8 @@ type Config struct {
 	// Hooks are told what the instance does (default NopHooks: nothing);
 	// MultiHooks combines several, NewPrometheus keeps the metrics.
 	Hooks Hooks
-	// Now is the clock for dead-letter timestamps (default time.Now).
+	// Now is the clock for dead-letter timestamps and for journaled records
+	// without one (default time.Now).
 	Now func() time.Time
 }
 
@@ -165,6 +166,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Operator == nil {
 		errs = append(errs, errors.New("operator is required"))
+	}
+	if _, ok := cfg.Operator.(operators.JournalUser); ok && len(cfg.State) == 0 {
+		errs = append(errs, errors.New("the operator journals (operators.JournalUser) and needs a state topic"))
 	}
 	switch cfg.Guarantee {
 	case "":
@@ -403,7 +407,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.startTables(ctx, cancel); err != nil {
 		return err
 	}
-	err := r.run(ctx)
+	closeJournal, err := r.startJournal()
+	if err != nil {
+		return err
+	}
+	defer closeJournal()
+	err = r.run(ctx)
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("operator %s: %w", r.cfg.Name, cause) // a table failed
 	}
