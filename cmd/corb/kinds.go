@@ -13,6 +13,7 @@ import (
 	"github.com/corb-dev/corb/operators/kind"
 	"github.com/corb-dev/corb/operators/passthrough"
 	"github.com/corb-dev/corb/operators/presence"
+	"github.com/corb-dev/corb/operators/rules"
 	"github.com/corb-dev/corb/operators/zones"
 	"github.com/corb-dev/corb/topology"
 )
@@ -25,12 +26,7 @@ func builtins() *kind.Registry {
 		detect.Kind(),
 		zones.Kind(),
 		presence.Kind(),
-		plannedKind("rules", "events ⋈ subscriptions and cleaning policy → notifications and cleaning requests",
-			[]kind.Port{{Role: "events", Schemas: []string{"corb.PresenceEvent"}}},
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "subscriptions", Schemas: []string{"corb.Command"}, Optional: true}},
-			[]kind.Port{{Role: "subscriptions", Schemas: []string{"corb.Command"}}, {Role: "usage view", Schemas: []string{topology.SchemaBytes}, Optional: true},
-				{Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true}},
-			[]kind.Port{{Role: "rules state", Schemas: []string{topology.SchemaBytes}}}),
+		rules.Kind(),
 		plannedKind("cleaning", "request_cleaning → a cleaning report → send_sms to the cleaners; cleaning_done closes the cycle",
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}}},

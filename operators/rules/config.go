@@ -36,7 +36,7 @@ type Config struct {
 // cleaning cycle, as soon as its usage since the last cleaning reaches any
 // threshold that is set. No threshold set: no automatic requests.
 type Policy struct {
-	Visits        int32   `yaml:"visits" default:"none" doc:"request cleaning after this many visits since the last cleaning"`
+	Visits        int32   `yaml:"visits" default:"none" doc:"request cleaning (once per cleaning cycle) after this many visits since the last cleaning"`
 	PersonMinutes float64 `yaml:"person_minutes" default:"none" doc:"request cleaning after this many person-minutes since the last cleaning"`
 	HoursOccupied float64 `yaml:"hours_occupied" default:"none" doc:"request cleaning after the zone was occupied this many hours since the last cleaning"`
 }
