@@ -39,12 +39,14 @@ const (
 // same transaction as the tombstone that lifts the opt-out, so sms-out's
 // table may not have seen that tombstone yet.
 const (
-	PurposeReply               = "reply"
-	PurposeOptOutConfirmation  = "opt-out confirmation"
-	PurposeOptInConfirmation   = "opt-in confirmation"
-	replyChannel               = "commands" // the Channel of every reply
-	droppedNoPhone             = "no phone to reply to"
-	maxZonesInUnknownZoneReply = 8
+	PurposeReply              = "reply"
+	PurposeOptOutConfirmation = "opt-out confirmation"
+	PurposeOptInConfirmation  = "opt-in confirmation"
+)
+
+const (
+	replyChannel   = "commands"             // the Channel of every reply
+	droppedNoPhone = "no phone to reply to" // Result.Dropped: a command from `corb command send` without a phone
 )
 
 // Zone is a zone the handlers know: STATUS lists them in this order.
@@ -129,13 +131,12 @@ func (o *Operator) Process(_ context.Context, batch []operators.Record) ([]opera
 	written := map[string]bool{}
 	results := make([]operators.Result, len(batch))
 	for i, r := range batch {
-		res := o.handle(r, now, written)
-		for _, out := range res.Outputs {
-			if out.Topic == o.opts.Subscriptions && res.Err == nil {
+		results[i] = o.handle(r, now, written)
+		for _, out := range results[i].Outputs {
+			if out.Topic == o.opts.Subscriptions {
 				written[string(out.Key)] = out.Value != nil
 			}
 		}
-		results[i] = res
 	}
 	return results, nil
 }
@@ -319,7 +320,11 @@ func (h *handling) optOut() (action, error) {
 	writes := h.removeAll(phone)
 	if h.o.opts.OptOuts != "" {
 		confirmation := h.cmd.Child(schemas.CommandSendSMS, PurposeOptOutConfirmation).ID
-		v, err := json.Marshal(OptOut{Phone: phone, At: cmp.Or(h.cmd.IssuedAt, h.now).UTC(), Confirmation: confirmation})
+		when := h.cmd.IssuedAt // the same on a redelivery
+		if when.IsZero() {
+			when = h.now
+		}
+		v, err := json.Marshal(OptOut{Phone: phone, At: when.UTC(), Confirmation: confirmation})
 		if err != nil {
 			return action{}, err
 		}

@@ -124,7 +124,12 @@ func building(t testing.TB) (occupancy, cleanings fakeTable) {
 func describe(t *testing.T, in *schemas.Command, outs []operators.Output) []string {
 	t.Helper()
 	var lines []string
+	tombstone := map[string]string{"subscriptions": "unsubscribed", "opt-outs": "opted in"}
 	for _, o := range outs {
+		if what, ok := tombstone[o.Topic]; ok && o.Value == nil {
+			lines = append(lines, what+" "+string(o.Key))
+			continue
+		}
 		switch o.Topic {
 		case "commands":
 			var c schemas.Command
@@ -137,20 +142,12 @@ func describe(t *testing.T, in *schemas.Command, outs []operators.Output) []stri
 			}
 			lines = append(lines, fmt.Sprintf("%s to %s: %s", c.Cause.Purpose, c.SendSMS.To, c.SendSMS.Body))
 		case "subscriptions":
-			if o.Value == nil {
-				lines = append(lines, "unsubscribed "+string(o.Key))
-				continue
-			}
 			var c schemas.Command
 			if err := schemas.Unmarshal(o.Value, &c); err != nil {
 				t.Fatalf("subscription: %v", err)
 			}
 			lines = append(lines, fmt.Sprintf("subscribed %s: %s %q %v once=%v", o.Key, c.CommandType, c.ZoneID, c.Subscribe.Transitions, c.Subscribe.Once))
 		case "opt-outs":
-			if o.Value == nil {
-				lines = append(lines, "opted in "+string(o.Key))
-				continue
-			}
 			var v commands.OptOut
 			if err := json.Unmarshal(o.Value, &v); err != nil {
 				t.Fatalf("opt-out: %v", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/corb-dev/corb/connectors/sms/intent"
+	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/presence"
 	"github.com/corb-dev/corb/schemas"
 )
@@ -21,6 +22,8 @@ const (
 	optInText  = "You are resubscribed to Corb and will receive messages again. Text SUBSCRIBE zone for alerts, STOP to unsubscribe."
 	optOutHelp = "STOP: no texts at all from Corb. START: texts again."
 	helpHelp   = "HELP command: how to write that command, e.g. HELP subscribe."
+
+	maxZonesInUnknownZoneReply = 8 // a big building's list would take many texts
 )
 
 // usage is how to write commandType (every command for one it does not know),
@@ -98,10 +101,7 @@ func (o *Operator) since(t, now time.Time) string {
 // the zone's count and occupied-since, so an occupied zone is folded from
 // the OCCUPIED those imply first.
 func (o *Operator) occupancyOf(zone string) (presence.Occupancy, bool) {
-	if o.occupancy == nil {
-		return presence.Occupancy{}, false
-	}
-	b, ok := o.occupancy.Get(zone)
+	b, ok := lookup(o.occupancy, zone)
 	if !ok {
 		return presence.Occupancy{}, false
 	}
@@ -118,6 +118,14 @@ func (o *Operator) occupancyOf(zone string) (presence.Occupancy, bool) {
 	return occ.Apply(ev), true
 }
 
+// lookup is t.Get(key), nothing when the table was not given.
+func lookup(t operators.Table, key string) ([]byte, bool) {
+	if t == nil {
+		return nil, false
+	}
+	return t.Get(key)
+}
+
 // cleaning is the part of a cleanings record (the cleaning kind's) that
 // STATUS reads; other fields are ignored.
 type cleaning struct {
@@ -125,10 +133,7 @@ type cleaning struct {
 }
 
 func (o *Operator) lastCleaned(zone string) (time.Time, bool) {
-	if o.cleanings == nil {
-		return time.Time{}, false
-	}
-	b, ok := o.cleanings.Get(zone)
+	b, ok := lookup(o.cleanings, zone)
 	if !ok {
 		return time.Time{}, false
 	}
