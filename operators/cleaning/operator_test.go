@@ -293,7 +293,7 @@ func TestRuntimeBadCommands(t *testing.T) {
 // table is a cleanings or usage table whose contents a test sets.
 type table map[string][]byte
 
-func (t table) Get(k string) ([]byte, bool)  { v, ok := t[k]; return v, ok }
+func (t table) Get(k string) ([]byte, bool) { v, ok := t[k]; return v, ok }
 func (t table) Snapshot() map[string][]byte { return maps.Clone(t) }
 
 // TestDoneOnce: what a cleaning_done comes to, given what the cleanings

@@ -69,7 +69,7 @@ func TestRecordRejects(t *testing.T) {
 
 type table map[string][]byte
 
-func (t table) Get(k string) ([]byte, bool)  { v, ok := t[k]; return v, ok }
+func (t table) Get(k string) ([]byte, bool) { v, ok := t[k]; return v, ok }
 func (t table) Snapshot() map[string][]byte { return maps.Clone(t) }
 
 func TestGet(t *testing.T) {
