@@ -1,36 +1,14 @@
 package rules
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/corb-dev/corb/operators/cleaning/cleanings"
 	"github.com/corb-dev/corb/operators/presence"
 	"github.com/corb-dev/corb/schemas"
 )
-
-// cleaning is a record of the cleanings table (key zone id): the zone's last
-// cleaning. Cycle N means N cleanings done, so the current cycle is N+1.
-// Fields this operator does not read are allowed: the table is written by
-// the cleaning kind.
-type cleaning struct {
-	ZoneID    string    `json:"zone_id"`
-	Cycle     int64     `json:"cycle"`
-	CleanedAt time.Time `json:"cleaned_at"`
-	By        string    `json:"by"`
-}
-
-func decodeCleaning(b []byte) (cleaning, error) {
-	var c cleaning
-	if err := json.Unmarshal(b, &c); err != nil {
-		return cleaning{}, err
-	}
-	if c.Cycle < 0 {
-		return cleaning{}, fmt.Errorf("negative cycle %d", c.Cycle)
-	}
-	return c, nil
-}
 
 // usageFigures is a zone's usage since its last cleaning, as the policy
 // judges it.
@@ -69,11 +47,11 @@ func (p Policy) passed(u usageFigures) []string {
 // at the zone's next event. Occupied time and first use are the operator's
 // own, from the events, since the usage view has neither.
 func (o *Operator) cleaningRequest(st *zoneState, ev schemas.PresenceEvent) (*schemas.Command, error) {
-	last, err := o.lastCleaning(ev.ZoneID)
+	last, _, err := cleanings.Get(o.tables[o.opts.CleaningsTable], ev.ZoneID)
 	if err != nil {
 		return nil, err
 	}
-	cycle := last.Cycle + 1
+	cycle := last.CurrentCycle()
 	st.track(ev, cycle, last.CleanedAt)
 	u, err := o.usage(ev.ZoneID, last.CleanedAt)
 	if err != nil {
@@ -94,20 +72,6 @@ func (o *Operator) cleaningRequest(st *zoneState, ev schemas.PresenceEvent) (*sc
 		FirstUse: u.firstUse, LastUse: u.lastUse, Cycle: cycle,
 	}
 	return cmd, nil
-}
-
-// lastCleaning is the zone's record of the cleanings table; the zero record
-// (cycle 0, never cleaned) when it has none.
-func (o *Operator) lastCleaning(zone string) (cleaning, error) {
-	b, ok := o.tables[o.opts.CleaningsTable].Get(zone)
-	if !ok || b == nil {
-		return cleaning{}, nil
-	}
-	c, err := decodeCleaning(b)
-	if err != nil {
-		return cleaning{}, fmt.Errorf("rules: cleanings table, zone %s: %w", zone, err)
-	}
-	return c, nil
 }
 
 // usage is the zone's usage view since cleanedAt.

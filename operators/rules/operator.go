@@ -187,7 +187,6 @@ func (o *Operator) Process(_ context.Context, batch []operators.Record) ([]opera
 		}
 		res[i].Outputs = append(res[i].Outputs, operators.Output{Topic: o.opts.State, Key: []byte(zone), Value: b})
 	}
-	o.m.zones.Set(float64(len(o.zones)))
 	return res, nil
 }
 
@@ -393,49 +392,34 @@ func (o *Operator) Restore(_ context.Context, topic string, p int32, state map[s
 	}
 	o.Revoke(p)
 	maps.Copy(o.zones, restored)
-	o.m.zones.Set(float64(len(o.zones)))
 	return nil
 }
 
 // Revoke implements operators.Stateful: the zones of partition p are dropped.
 func (o *Operator) Revoke(p int32) {
 	maps.DeleteFunc(o.zones, func(_ string, z *ownedZone) bool { return z.partition == p })
-	o.m.zones.Set(float64(len(o.zones)))
 }
 
 // metrics are the operator's own metrics, labelled with its name.
 type metrics struct {
 	notifications *prometheus.CounterVec // by outcome
 	requests      prometheus.Counter
-	zones         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
-	notifications := prometheus.NewCounterVec(prometheus.CounterOpts{
+	notifications, err1 := opmetrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "corb_rules_notifications_total",
 		Help: "Notifications due to subscribers, by outcome: sent, cooldown, quiet-hours.",
-	}, []string{"operator", "outcome"})
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+	}, []string{"operator", "outcome"}))
+	requests, err2 := opmetrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "corb_rules_cleaning_requests_total",
 		Help: "Automatic cleaning requests made: one per zone and cleaning cycle.",
-	}, []string{"operator"})
-	zones := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "corb_rules_zones_owned",
-		Help: "Zones whose rules state this instance holds.",
-	}, []string{"operator"})
-	var err error
-	if notifications, err = opmetrics.Register(reg, notifications); err != nil {
-		return nil, err
-	}
-	if requests, err = opmetrics.Register(reg, requests); err != nil {
-		return nil, err
-	}
-	if zones, err = opmetrics.Register(reg, zones); err != nil {
+	}, []string{"operator"}))
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
 	return &metrics{
 		notifications: notifications.MustCurryWith(prometheus.Labels{"operator": name}),
 		requests:      requests.WithLabelValues(name),
-		zones:         zones.WithLabelValues(name),
 	}, nil
 }

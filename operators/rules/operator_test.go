@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/cleaning/cleanings"
 	"github.com/corb-dev/corb/operators/presence"
 	"github.com/corb-dev/corb/operators/rules"
 	"github.com/corb-dev/corb/schemas"
@@ -36,14 +38,15 @@ type fixture struct {
 	op                     *rules.Operator
 	subs, usage, cleanings memTable
 	now                    time.Time
+	reg                    *prometheus.Registry
 }
 
 func newFixture(t *testing.T, cfg rules.Config) *fixture {
 	t.Helper()
-	f := &fixture{t: t, subs: memTable{}, usage: memTable{}, cleanings: memTable{}, now: t0}
+	f := &fixture{t: t, subs: memTable{}, usage: memTable{}, cleanings: memTable{}, now: t0, reg: prometheus.NewRegistry()}
 	op, err := rules.New(cfg, rules.Options{Name: "rules", Commands: "commands", Subscriptions: "subscriptions", State: "rules-state",
 		SubscriptionsTable: "subscriptions", UsageTable: "usage", CleaningsTable: "cleanings",
-		ZoneNames: map[string]string{"kitchen": "Kitchen", "lobby": "Lobby"}, Clock: func() time.Time { return f.now }})
+		ZoneNames: map[string]string{"kitchen": "Kitchen", "lobby": "Lobby"}, Clock: func() time.Time { return f.now }, Registry: f.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,6 +421,36 @@ func TestDroppedSaysWhy(t *testing.T) {
 	}
 }
 
+func TestMetricsCountOutcomes(t *testing.T) {
+	f := newFixture(t, config(func(c *rules.Config) { c.QuietHours, c.Visits = "13:00-15:00", 1 }))
+	f.subscribe("kitchen", alice, false, schemas.Vacated)
+	f.usage["kitchen"] = usage(t, presence.Usage{ZoneID: "kitchen", Visits: 1})
+	f.process(vacated("v1", "kitchen", t0, time.Minute))
+	f.now = t0.Add(-2 * time.Hour)
+	f.process(vacated("v2", "kitchen", t0, 2*time.Minute), vacated("v3", "kitchen", t0, 3*time.Minute))
+	got := map[string]float64{}
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					name += "/" + l.GetValue()
+				}
+			}
+			got[name] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"corb_rules_notifications_total/quiet-hours": 1, "corb_rules_notifications_total/sent": 1,
+		"corb_rules_notifications_total/cooldown": 1, "corb_rules_cleaning_requests_total": 1}
+	if !maps.Equal(got, want) {
+		t.Fatalf("metrics %v, want %v", got, want)
+	}
+}
+
 func TestBadInputFailsPermanently(t *testing.T) {
 	f := newFixture(t, config(nil))
 	f.subscribe("kitchen", alice, false, schemas.Vacated)
@@ -541,7 +574,7 @@ func usage(t testing.TB, u presence.Usage) []byte {
 
 func cleaned(t testing.TB, zone string, cycle int64, at time.Time) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"zone_id": zone, "cycle": cycle, "cleaned_at": at, "by": bob})
+	b, err := cleanings.Record{ZoneID: zone, Cycle: cycle, CleanedAt: at, By: bob, CommandID: fmt.Sprintf("done-%s-%d", zone, cycle)}.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
