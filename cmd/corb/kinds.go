@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/cleaning"
 	handlers "github.com/corb-dev/corb/operators/commands" // not "commands": cli_test.go has a func of that name
 	"github.com/corb-dev/corb/operators/detect"
 	"github.com/corb-dev/corb/operators/kind"
@@ -27,10 +28,7 @@ func builtins() *kind.Registry {
 		zones.Kind(),
 		presence.Kind(),
 		rules.Kind(),
-		plannedKind("cleaning", "request_cleaning → a cleaning report → send_sms to the cleaners; cleaning_done closes the cycle",
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}},
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}}},
-			[]kind.Port{{Role: "usage view", Schemas: []string{topology.SchemaBytes}}, {Role: "cleanings", Schemas: []string{topology.SchemaBytes}, Optional: true}}, nil),
+		cleaning.Kind(),
 		handlers.Kind(),
 		plannedKind("sms", "send_sms → Twilio → phones, never twice",
 			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}}, nil,

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	// The IANA database compiled in: images built FROM scratch have no
+	// /usr/share/zoneinfo, and timezone must load there too.
+	_ "time/tzdata"
 
 	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/directory"
@@ -29,10 +32,10 @@ type Config struct {
 	Directory string        `yaml:"directory" default:"$CORB_DIRECTORY, else deploy/directory.yaml" doc:"the directory file: the cleaners of each zone, and the names of people; reloaded when it changes"`
 	ZonesFile string        `yaml:"zones_file" default:"$CORB_ZONES, else deploy/zones.yaml" doc:"the zones file: the zones commands may name, and the names texts give them"`
 	Reload    time.Duration `yaml:"reload" doc:"how often the directory file is checked for changes"`
-	TimeZone  string        `yaml:"time_zone" doc:"the time zone of the times in texts: an IANA name, or Local for the host's"`
+	Timezone  string        `yaml:"timezone" doc:"IANA time zone (Europe/Paris) of the times in texts; Local: the process's TZ"`
 }
 
-func defaults() Config { return Config{Reload: 10 * time.Second, TimeZone: "Local"} }
+func defaults() Config { return Config{Reload: 10 * time.Second, Timezone: "Local"} }
 
 // Validate checks the values that need no file.
 func (c Config) Validate() error {
@@ -40,8 +43,8 @@ func (c Config) Validate() error {
 	if c.Reload <= 0 {
 		errs = append(errs, fmt.Errorf("reload %v: want a positive duration", c.Reload))
 	}
-	if _, err := time.LoadLocation(c.TimeZone); err != nil {
-		errs = append(errs, fmt.Errorf("time_zone: %w", err))
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("timezone: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -126,7 +129,7 @@ func build(ctx context.Context, env kind.Env, op *topology.Operator, cfg Config)
 	if err != nil {
 		return nil, err
 	}
-	loc, err := time.LoadLocation(cfg.TimeZone)
+	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func TestKindChecks(t *testing.T) {
 		{"no directory file", "directory: " + filepath.Join(dir, "none.yaml") + "\nzones_file: " + deployZones, nil, "none.yaml"},
 		{"no zones file", "directory: ../../deploy/directory.yaml\nzones_file: " + filepath.Join(dir, "none.yaml"), nil, "none.yaml"},
 		{"unknown key", "directory: ../../deploy/directory.yaml\nzones_file: " + deployZones + "\nreload_every: 1s", nil, "reload_every"},
-		{"bad time zone", "directory: ../../deploy/directory.yaml\nzones_file: " + deployZones + "\ntime_zone: Mars/Olympus", nil, "Mars/Olympus"},
+		{"bad time zone", "directory: ../../deploy/directory.yaml\nzones_file: " + deployZones + "\ntimezone: Mars/Olympus", nil, "Mars/Olympus"},
 		{"reload not positive", "directory: ../../deploy/directory.yaml\nzones_file: " + deployZones + "\nreload: 0s", nil, "reload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestKindBuildsAndReloadsTheDirectory(t *testing.T) {
 	dir := t.TempDir()
 	path := writeFile(t, dir, "directory.yaml", "people:\n  - {phone: \"+15550002\", name: Ben, roles: [cleaner], zones: [lawn]}\n")
 	o, err := cleaning.Kind().Build(context.Background(), kind.Env{Log: slog.New(slog.DiscardHandler)},
-		cleaningOp(t, "directory: "+path+"\nzones_file: "+deployZones+"\nreload: 10ms\ntime_zone: UTC"))
+		cleaningOp(t, "directory: "+path+"\nzones_file: "+deployZones+"\nreload: 10ms\ntimezone: UTC"))
 	if err != nil {
 		t.Fatal(err)
 	}
