@@ -1,6 +1,7 @@
 package cleaning
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,15 +53,11 @@ func (c Config) Validate() error {
 // DirectoryPath is the directory file the config selects: Directory, else
 // getenv(DirectoryEnv), else DefaultDirectory. A nil getenv reads no environment.
 func (c Config) DirectoryPath(getenv func(string) string) string {
-	if p := strings.TrimSpace(c.Directory); p != "" {
-		return p
-	}
+	env := ""
 	if getenv != nil {
-		if p := strings.TrimSpace(getenv(DirectoryEnv)); p != "" {
-			return p
-		}
+		env = getenv(DirectoryEnv)
 	}
-	return DefaultDirectory
+	return cmp.Or(strings.TrimSpace(c.Directory), strings.TrimSpace(env), DefaultDirectory)
 }
 
 func (c Config) zonesPath(getenv func(string) string) string {
