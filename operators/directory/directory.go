@@ -22,6 +22,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -39,6 +40,27 @@ const (
 	// Admin may do everything.
 	Admin Role = "admin"
 )
+
+// Where the directory file is when a config names none: $CORB_DIRECTORY,
+// else DefaultFile (relative to the working directory).
+const (
+	FileEnv     = "CORB_DIRECTORY"
+	DefaultFile = "deploy/directory.yaml"
+)
+
+// Path is the directory file to use: configured, else getenv(FileEnv), else
+// DefaultFile. A nil getenv reads no environment.
+func Path(configured string, getenv func(string) string) string {
+	if p := strings.TrimSpace(configured); p != "" {
+		return p
+	}
+	if getenv != nil {
+		if p := strings.TrimSpace(getenv(FileEnv)); p != "" {
+			return p
+		}
+	}
+	return DefaultFile
+}
 
 // MaxFileSize is the largest directory file Parse accepts.
 const MaxFileSize = 1 << 20
@@ -59,9 +81,11 @@ func (p Person) Has(r Role) bool {
 	return slices.Contains(p.Roles, r) || slices.Contains(p.Roles, Admin)
 }
 
-// Cleans reports whether p is a cleaner of zone.
+// Cleans reports whether p is on cleaning duty for zone. Only people listed
+// as cleaners are: an admin may do everything, but gets no reports unless
+// also a cleaner.
 func (p Person) Cleans(zone string) bool {
-	return p.Has(Cleaner) && (len(p.Zones) == 0 || slices.Contains(p.Zones, zone))
+	return slices.Contains(p.Roles, Cleaner) && (len(p.Zones) == 0 || slices.Contains(p.Zones, zone))
 }
 
 // Directory is a parsed and validated directory file. It is immutable.

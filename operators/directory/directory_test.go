@@ -41,15 +41,18 @@ func TestParse(t *testing.T) {
 	for _, p := range d.Cleaners("lawn") {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, ","); got != "Ben,Cy" {
-		t.Errorf("cleaners of lawn: %s, want Ben,Cy (the admin cleans too)", got)
+	if got := strings.Join(names, ","); got != "Ben" {
+		t.Errorf("cleaners of lawn: %s, want Ben (an admin is not on duty)", got)
 	}
 	names = nil
 	for _, p := range d.Cleaners("kitchen") {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, ","); got != "Cy" {
-		t.Errorf("cleaners of kitchen: %s, want Cy", got)
+	if got := strings.Join(names, ","); got != "" {
+		t.Errorf("cleaners of kitchen: %s, want none", got)
+	}
+	if cy, _ := d.Lookup("+15550003"); !cy.Has(directory.Cleaner) || cy.Cleans("lawn") {
+		t.Errorf("an admin may do a cleaner's commands but is not on duty: %+v", cy)
 	}
 }
 
@@ -154,4 +157,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPath(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == directory.FileEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tt := range []struct {
+		configured string
+		getenv     func(string) string
+		want       string
+	}{
+		{"/etc/corb/people.yaml", env("/x.yaml"), "/etc/corb/people.yaml"},
+		{"", env("/x.yaml"), "/x.yaml"},
+		{" ", env(""), directory.DefaultFile},
+		{"", nil, directory.DefaultFile},
+	} {
+		if got := directory.Path(tt.configured, tt.getenv); got != tt.want {
+			t.Errorf("Path(%q) = %q, want %q", tt.configured, got, tt.want)
+		}
+	}
 }
