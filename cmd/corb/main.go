@@ -44,6 +44,8 @@ Start with 'corb dev': the whole pipeline on an embedded broker, no setup needed
 			detectCommand(),
 			ingestCommand(),
 			tailCommand(),
+			commandCommand(),
+			smsCommand(),
 			versionCommand(),
 		},
 	}
