@@ -15,6 +15,7 @@ import (
 	"github.com/corb-dev/corb/operators/passthrough"
 	"github.com/corb-dev/corb/operators/presence"
 	"github.com/corb-dev/corb/operators/rules"
+	"github.com/corb-dev/corb/operators/smsout"
 	"github.com/corb-dev/corb/operators/zones"
 	"github.com/corb-dev/corb/topology"
 )
@@ -30,10 +31,7 @@ func builtins() *kind.Registry {
 		rules.Kind(),
 		cleaning.Kind(),
 		handlers.Kind(),
-		plannedKind("sms", "send_sms → Twilio → phones, never twice",
-			[]kind.Port{{Role: "commands", Schemas: []string{"corb.Command"}}}, nil,
-			[]kind.Port{{Role: "opt-outs", Schemas: []string{topology.SchemaBytes}, Optional: true}},
-			[]kind.Port{{Role: "sent log", Schemas: []string{topology.SchemaBytes}}}),
+		smsout.Kind(),
 	)
 	if err != nil {
 		panic(err) // the list above is fixed: any test of this package catches it
