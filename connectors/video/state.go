@@ -1,7 +1,6 @@
 package video
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/corb-dev/corb/schemas/strictjson"
 )
 
 // stateVersion is the format version of a watched directory's state file.
@@ -74,14 +75,9 @@ func StateFileName(stateDir, cameraID, dir string) string {
 // ParseDirState decodes a state file. Unknown fields, trailing data, another
 // version and duplicate or invalid entries are errors wrapping ErrBadState.
 func ParseDirState(b []byte) (*DirState, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var s DirState
-	if err := dec.Decode(&s); err != nil {
+	if err := strictjson.Decode(b, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadState, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data", ErrBadState)
 	}
 	if s.Version != stateVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadState, s.Version, stateVersion)

@@ -1,11 +1,12 @@
 package presence
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/corb-dev/corb/schemas/strictjson"
 
 	"github.com/corb-dev/corb/schemas"
 )
@@ -183,13 +184,8 @@ func (u Usage) MarshalBinary() ([]byte, error) { return json.Marshal(u) }
 func (u *Usage) UnmarshalBinary(data []byte) error { return strictJSON(data, u) }
 
 func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(data, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrView, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data", ErrView)
 	}
 	return nil
 }

@@ -1,13 +1,14 @@
 package rules
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/corb-dev/corb/schemas/strictjson"
 )
 
 const (
@@ -55,14 +56,9 @@ func (s *zoneState) marshal() ([]byte, error) {
 }
 
 func unmarshalState(data []byte) (*zoneState, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var s zoneState
-	if err := dec.Decode(&s); err != nil {
+	if err := strictjson.Decode(data, &s); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrState, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data", ErrState)
 	}
 	if s.V != stateVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrState, s.V, stateVersion)

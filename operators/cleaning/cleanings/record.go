@@ -15,11 +15,12 @@
 package cleanings
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/corb-dev/corb/schemas/strictjson"
 
 	"github.com/corb-dev/corb/operators"
 )
@@ -94,13 +95,8 @@ func (r Record) MarshalBinary() ([]byte, error) {
 // trailing data and an invalid record are errors.
 func (r *Record) UnmarshalBinary(data []byte) error {
 	var v Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	if err := strictjson.Decode(data, &v); err != nil {
 		return fmt.Errorf("%w: %w", ErrRecord, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data", ErrRecord)
 	}
 	if err := v.Validate(); err != nil {
 		return err
