@@ -1,13 +1,12 @@
 package cleaning
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
+
 	// The IANA database compiled in: images built FROM scratch have no
 	// /usr/share/zoneinfo, and timezone must load there too.
 	_ "time/tzdata"
@@ -18,14 +17,6 @@ import (
 	"github.com/corb-dev/corb/operators/zones"
 	"github.com/corb-dev/corb/topology"
 )
-
-// DefaultDirectory is the directory file an operator loads when neither its
-// config nor DirectoryEnv names one (relative to the working directory).
-const DefaultDirectory = "deploy/directory.yaml"
-
-// DirectoryEnv is the environment variable that names the directory file
-// when the config does not.
-const DirectoryEnv = "CORB_DIRECTORY"
 
 // Config is the cleaning kind's config, as written under an operator's
 // `config:` in the topology. Every key is optional.
@@ -50,14 +41,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// DirectoryPath is the directory file the config selects: Directory, else
-// getenv(DirectoryEnv), else DefaultDirectory. A nil getenv reads no environment.
+// DirectoryPath is the directory file the config selects (directory.Path).
 func (c Config) DirectoryPath(getenv func(string) string) string {
-	env := ""
-	if getenv != nil {
-		env = getenv(DirectoryEnv)
-	}
-	return cmp.Or(strings.TrimSpace(c.Directory), strings.TrimSpace(env), DefaultDirectory)
+	return directory.Path(c.Directory, getenv)
 }
 
 func (c Config) zonesPath(getenv func(string) string) string {

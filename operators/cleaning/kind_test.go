@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corb-dev/corb/operators/directory"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/corb-dev/corb/operators"
@@ -54,7 +56,7 @@ func TestKindChecks(t *testing.T) {
 	misspelt := writeFile(t, dir, "misspelt.yaml", "people:\n  - {phone: \"+15550002\", name: Ben, roles: [cleaner], zones: [lawm]}\n")
 	env := func(dirFile string) func(string) string {
 		return func(k string) string {
-			return map[string]string{cleaning.DirectoryEnv: dirFile}[k]
+			return map[string]string{directory.FileEnv: dirFile}[k]
 		}
 	}
 	for _, tc := range []struct {
