@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corb-dev/corb/operators/cleaning/cleanings"
+
 	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/commands"
 	"github.com/corb-dev/corb/schemas"
@@ -103,7 +105,10 @@ func event(t testing.TB, ev schemas.PresenceEvent) []byte {
 }
 
 func cleaned(zone string, when time.Time) []byte {
-	b, _ := json.Marshal(map[string]any{"zone_id": zone, "cycle": 3, "cleaned_at": when, "by": bob})
+	b, err := cleanings.Record{ZoneID: zone, Cycle: 3, CleanedAt: when, By: bob, CommandID: "done-" + zone}.MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
 	return b
 }
 

@@ -1,12 +1,13 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/corb-dev/corb/operators/cleaning/cleanings"
 
 	"github.com/corb-dev/corb/connectors/sms/intent"
 	"github.com/corb-dev/corb/operators"
@@ -126,23 +127,13 @@ func lookup(t operators.Table, key string) ([]byte, bool) {
 	return t.Get(key)
 }
 
-// cleaning is the part of a cleanings record (the cleaning kind's) that
-// STATUS reads; other fields are ignored.
-type cleaning struct {
-	CleanedAt time.Time `json:"cleaned_at"`
-}
-
 func (o *Operator) lastCleaned(zone string) (time.Time, bool) {
-	b, ok := lookup(o.cleanings, zone)
-	if !ok {
-		return time.Time{}, false
-	}
-	var c cleaning
-	if err := json.Unmarshal(b, &c); err != nil {
+	c, ok, err := cleanings.Get(o.cleanings, zone)
+	if err != nil {
 		o.log.Warn("commands: cleanings record unreadable; status leaves it out", "zone", zone, "err", err)
 		return time.Time{}, false
 	}
-	return c.CleanedAt, !c.CleanedAt.IsZero()
+	return c.CleanedAt, ok && !c.CleanedAt.IsZero()
 }
 
 // when is t as a person reads it in the configured time zone: the time
