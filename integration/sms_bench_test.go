@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -102,6 +103,7 @@ func BenchmarkSMSWebhookVsBareProduce(b *testing.B) {
 				if err != nil {
 					return err
 				}
+				_, _ = io.Copy(io.Discard, resp.Body) // so that the connection is kept
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					return fmt.Errorf("webhook answered %s", resp.Status)
