@@ -76,11 +76,7 @@ func runCommandSend(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.CommandType, err)
 	}
-	spec, err := loadTopology(cmd)
-	if err != nil {
-		return err
-	}
-	topic, err := schemaTopic(spec, "commands", (*schemas.Command)(nil).SchemaName())
+	_, topic, err := busTopic(cmd)
 	if err != nil {
 		return err
 	}
@@ -111,6 +107,17 @@ func busProducer(cmd *cli.Command, deliveryTimeout time.Duration) (*inbound.Kafk
 
 // newInvocationID is a fresh id for a command line's cause.
 func newInvocationID() string { return rand.Text() }
+
+// busTopic loads the topology and returns it with the physical name of its
+// commands topic, the bus.
+func busTopic(cmd *cli.Command) (*topology.Spec, string, error) {
+	spec, err := loadTopology(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	topic, err := schemaTopic(spec, "commands", (*schemas.Command)(nil).SchemaName())
+	return spec, topic, err
+}
 
 // schemaTopic is the physical name of the topology's topic name, which must
 // carry schema.

@@ -73,7 +73,7 @@ Examples:
 			&cli.StringFlag{Name: "listen", Usage: "address to serve the webhook on", Value: ":8080", Sources: cli.EnvVars("CORB_SMS_LISTEN")},
 			&cli.StringFlag{Name: "public-url", Usage: "the webhook's URL as Twilio calls it (required); its path is where the webhook is served", Sources: cli.EnvVars("CORB_SMS_PUBLIC_URL")},
 			&cli.StringFlag{Name: "status-path", Usage: "path of Twilio's status callbacks (default: the webhook's path + /status)", Sources: cli.EnvVars("CORB_SMS_STATUS_PATH")},
-			&cli.StringFlag{Name: "directory", Usage: "the directory of people who may text Corb", Value: "deploy/directory.yaml", Sources: cli.EnvVars("CORB_DIRECTORY")},
+			&cli.StringFlag{Name: "directory", Usage: "the directory of people who may text Corb", Value: directory.DefaultFile, Sources: cli.EnvVars(directory.FileEnv)},
 			&cli.StringFlag{Name: "zones", Usage: "the zones file: the zones texts may name", Value: zones.DefaultFile, Sources: cli.EnvVars(zones.FileEnv)},
 			topologyFlag(), namespaceFlag(), brokersFlag(), adminFlag(":9465"),
 			&cli.FloatFlag{Name: "rate", Usage: "commands per minute per sender (then one 'slow down' reply, then silence)", Value: inbound.DefaultCommandsPerMinute},
@@ -98,11 +98,7 @@ func runSMSServe(ctx context.Context, cmd *cli.Command) error {
 	if cmd.String("public-url") == "" {
 		return errors.New("--public-url is required: the webhook's URL as configured at Twilio, e.g. https://corb.example.com/twilio/sms")
 	}
-	spec, err := loadTopology(cmd)
-	if err != nil {
-		return err
-	}
-	commandsTopic, err := schemaTopic(spec, "commands", (*schemas.Command)(nil).SchemaName())
+	spec, commandsTopic, err := busTopic(cmd)
 	if err != nil {
 		return err
 	}
@@ -116,7 +112,7 @@ func runSMSServe(ctx context.Context, cmd *cli.Command) error {
 	}
 	dir, err := directory.NewWatcher(cmd.String("directory"), log)
 	if err != nil {
-		return fmt.Errorf("directory: %w (set --directory or CORB_DIRECTORY)", err)
+		return fmt.Errorf("directory: %w (set --directory or %s)", err, directory.FileEnv)
 	}
 	timeout := cmd.Duration("timeout")
 	p, err := busProducer(cmd, timeout)
@@ -276,11 +272,7 @@ func runSMSSimulate(ctx context.Context, cmd *cli.Command) error {
 	// missed (and clocks a little apart do not matter: replies are matched by id).
 	var replies *kgo.Client
 	if !cmd.Bool("no-wait") {
-		spec, err := loadTopology(cmd)
-		if err != nil {
-			return err
-		}
-		topic, err := schemaTopic(spec, "commands", (*schemas.Command)(nil).SchemaName())
+		_, topic, err := busTopic(cmd)
 		if err != nil {
 			return err
 		}

@@ -82,9 +82,9 @@ func (h *Handler) decide(sid, from, text string, now time.Time) decision {
 	if !allowed(person, in.Kind) {
 		return h.reply(origin, ReasonForbidden, fmt.Sprintf("Sorry, %s is not open to you. You may use: %s.", word(in), strings.Join(usable(person), ", ")))
 	}
-	if in.Kind == intent.CleaningDone {
+	if in.Kind == intent.CleaningDone && !person.Has(directory.Admin) {
 		for _, z := range in.Zones {
-			if !person.Cleans(z) {
+			if !person.Cleans(z) { // a cleaner closes the cycles of the zones they clean
 				return h.reply(origin, ReasonForbidden, fmt.Sprintf("Sorry, you are not on the cleaning list for %s.", h.names[z]))
 			}
 		}

@@ -68,7 +68,7 @@ func TestSignatureRequired(t *testing.T) {
 			if hs.p.calls != 0 {
 				t.Errorf("produced %d times", hs.p.calls)
 			}
-			if got := hs.metric(t, "corb_sms_webhook_requests_total", "endpoint", "message", "outcome", "forbidden"); got != 1 {
+			if got := hs.h.Counter("corb_sms_webhook_requests_total", "message", "forbidden"); got != 1 {
 				t.Errorf("forbidden requests = %v, want 1", got)
 			}
 		})
@@ -119,7 +119,7 @@ func TestReplayedMessageSidProducesOnce(t *testing.T) {
 	if c := cmds[0]; c.ID != want.ID || c.Cause != want.Cause || c.CommandType != schemas.CommandStatus || c.ZoneID != "lobby" {
 		t.Errorf("command %+v, want id %s of %+v about lobby", c, want.ID, want.Cause)
 	}
-	if got := hs.metric(t, "corb_sms_webhook_requests_total", "endpoint", "message", "outcome", "duplicate"); got != 4 {
+	if got := hs.h.Counter("corb_sms_webhook_requests_total", "message", "duplicate"); got != 4 {
 		t.Errorf("duplicates = %v, want 4", got)
 	}
 }
@@ -237,7 +237,7 @@ func TestRolesRefused(t *testing.T) {
 			if len(rs) != 1 || !strings.HasPrefix(rs[0].SendSMS.Body, tt.reply) {
 				t.Fatalf("replies %+v, want one starting %q", rs, tt.reply)
 			}
-			if got := hs.metric(t, "corb_sms_replies_total", "reason", inbound.ReasonForbidden); got != 1 {
+			if got := hs.h.Counter("corb_sms_replies_total", inbound.ReasonForbidden); got != 1 {
 				t.Errorf("forbidden replies = %v", got)
 			}
 		})
@@ -322,7 +322,7 @@ func TestUnknownSender(t *testing.T) {
 			t.Errorf("the reply takes %d segments", n)
 		}
 	}
-	if got := hs.metric(t, "corb_sms_replies_total", "reason", inbound.ReasonUnknownSender); got != 2 {
+	if got := hs.h.Counter("corb_sms_replies_total", inbound.ReasonUnknownSender); got != 2 {
 		t.Errorf("unknown-sender replies = %v, want 2", got)
 	}
 
@@ -388,7 +388,7 @@ func TestCommandRateLimit(t *testing.T) {
 	if body := hs.commands(t)[10].SendSMS.Body; !strings.Contains(body, "wait a minute") {
 		t.Errorf("the slow-down reply: %q", body)
 	}
-	if got := hs.metric(t, "corb_sms_webhook_requests_total", "endpoint", "message", "outcome", "silenced"); got != 2 {
+	if got := hs.h.Counter("corb_sms_webhook_requests_total", "message", "silenced"); got != 2 {
 		t.Errorf("silenced = %v, want 2", got)
 	}
 	hs.text(t, staff, "STOP")
@@ -467,7 +467,7 @@ func TestBoundedConcurrency(t *testing.T) {
 	if code := <-done; code != http.StatusOK {
 		t.Errorf("first request: %d", code)
 	}
-	if got := hs.metric(t, "corb_sms_webhook_requests_total", "endpoint", "message", "outcome", "busy"); got != 1 {
+	if got := hs.h.Counter("corb_sms_webhook_requests_total", "message", "busy"); got != 1 {
 		t.Errorf("busy = %v", got)
 	}
 }
@@ -558,7 +558,7 @@ func TestStatusCallbacks(t *testing.T) {
 		t.Errorf("receipts %q, want %q", got, want)
 	}
 	for code, n := range map[string]float64{"30003": 1, "30008": 1} {
-		if got := hs.metric(t, "corb_sms_delivery_failed_total", "code", code); got != n {
+		if got := hs.h.Counter("corb_sms_delivery_failed_total", code); got != n {
 			t.Errorf("delivery failed %s = %v, want %v", code, got, n)
 		}
 	}

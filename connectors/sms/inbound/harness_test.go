@@ -208,35 +208,6 @@ func (hs *harness) commands(t testing.TB) []*schemas.Command {
 	return out
 }
 
-// metric is the value of the counter name with the given label pairs (0
-// when it has not been counted).
-func (hs *harness) metric(t testing.TB, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := hs.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 // inboundID is the id of the inbound command of a text with sid.
 func inboundID(sid string) string {
 	return schemas.NewCommand("", schemas.Cause{Kind: schemas.CauseSMS, ID: sid}).ID
