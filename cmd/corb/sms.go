@@ -59,8 +59,8 @@ TwiML response; the replies are send_sms commands, sent by the sms-out
 operator. Delivery receipts go to the sms-status topic.
 
 Who may do what (the directory, reloaded when it changes): staff STATUS,
-SUBSCRIBE, NOTIFY, UNSUBSCRIBE, CLEAN; cleaners DONE and STATUS; admins all;
-everybody HELP, STOP and START. A number not in the directory gets one polite
+SUBSCRIBE, NOTIFY, UNSUBSCRIBE, CLEAN; cleaners STATUS, and DONE for the zones
+they clean; admins all; everybody HELP, STOP and START. A number not in the directory gets one polite
 reply per --stranger-every that says nothing about the building.
 
 Environment: ` + envAuthToken + ` (required), ` + envAccountSid + ` (when set,
