@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/corb-dev/corb/connectors/sms"
 	"github.com/corb-dev/corb/connectors/sms/twiliofake"
 	"github.com/corb-dev/corb/operators/kind"
@@ -14,30 +16,22 @@ import (
 	"github.com/corb-dev/corb/topology"
 )
 
-// smsOut is deploy/topology.yaml's sms-out with config, as loaded.
+// smsOut is deploy/topology.yaml's sms-out, with config as its config block.
 func smsOut(t *testing.T, config string) *topology.Operator {
 	t.Helper()
-	src := `topics:
-  - {name: commands, partitions: 3, schema: corb.Command}
-  - {name: sms-sent, partitions: 3, configs: {cleanup.policy: compact}}
-  - {name: opt-outs, configs: {cleanup.policy: compact}}
-  - {name: commands-dlq}
-operators:
-  - name: sms-out
-    kind: sms
-    inputs: [commands]
-    match: {command_type: [send_sms]}
-    state: [sms-sent]
-    tables: [opt-outs]
-    stateful: true
-    on_failure: commands-dlq
-    config: {` + config + `}
-`
-	spec, err := topology.Parse("topology.yaml", []byte(src))
+	spec, err := topology.Load("../../deploy/topology.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, _ := spec.Operator("sms-out")
+	op, ok := spec.Operator("sms-out")
+	if !ok {
+		t.Fatal("deploy/topology.yaml has no sms-out")
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("{"+config+"}"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	op.Config = topology.NewConfigNode(doc.Content[0], "topology.yaml", "operators[sms-out].config")
 	return op
 }
 

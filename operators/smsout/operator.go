@@ -15,6 +15,14 @@
 // and on success writes "sent" with Twilio's MessageSid as a state output
 // of the batch. A crash can then cost a reconciliation, never a second text.
 //
+// Twilio's refusals (an invalid or opted-out number: *sms.PermanentError)
+// dead-letter the command with Twilio's code in its corb.error. Transient
+// failures (429 after its Retry-After, 5xx, the network) are retried by the
+// Sender; when its attempts run out the command is dead-lettered as
+// exhausted (the runtime retries no record of a stateful operator in
+// memory). Either way its attempt stays in the log: replayed, the dead
+// letter is reconciled before it is sent.
+//
 // A body is sent whole, as one Twilio message, however long (up to
 // connectors/sms.MaxBody): Twilio splits it into segments that the phone
 // joins again, in order. Separate messages, one per segment, can arrive out
@@ -154,7 +162,7 @@ func (o *Operator) Revoke(p int32) { delete(o.sentLog, p) }
 // unrecorded.
 func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]operators.Result, error) {
 	if o.journal == nil {
-		return nil, operators.Permanentf("smsout: no journal: run it in a runtime that provides one")
+		return nil, errors.New("smsout: no journal: run it in a runtime that provides one (operators.JournalUser)")
 	}
 	res := make([]operators.Result, len(batch))
 	for i, r := range batch {
@@ -168,67 +176,89 @@ func (o *Operator) Process(ctx context.Context, batch []operators.Record) ([]ope
 
 // one is the Result of one input record; err fails the batch.
 func (o *Operator) one(ctx context.Context, r operators.Record) (operators.Result, error) {
-	var cmd schemas.Command
-	if err := schemas.Unmarshal(r.Value, &cmd); err != nil {
-		return operators.Result{Err: operators.Permanent(err)}, nil
+	cmd, msg, refused := o.decode(r)
+	if cmd == nil {
+		return refused, nil
 	}
-	if cmd.CommandType != schemas.CommandSendSMS {
-		return operators.Result{Dropped: DroppedNotSMS}, nil
-	}
-	if cmd.SendSMS == nil {
-		return operators.Result{Err: operators.Permanentf("send_sms %s has no arguments", cmd.ID)}, nil
-	}
-	if string(r.Key) != cmd.ID {
-		// Keyed otherwise, two copies of one command may land on two
-		// partitions, two owners and two sent logs.
-		return operators.Result{Err: operators.Permanentf("send_sms %s is keyed %q: its key must be its command id", cmd.ID, r.Key)}, nil
-	}
-	args := *cmd.SendSMS
-	seg, err := sms.Segments(args.Body)
-	if err != nil {
-		return operators.Result{Err: operators.Permanentf("send_sms %s: %w", cmd.ID, err)}, nil
-	}
-	msg := sms.Message{To: args.To, Body: args.Body, StatusCallback: o.cfg.StatusCallback}
-	log := o.log.With("command", cmd.ID, "to", args.To)
-
 	prev, logged := o.entries(r.Partition)[cmd.ID]
 	switch {
 	case logged && prev.State == StateSent:
 		return operators.Result{Dropped: DroppedDuplicate}, nil
-	case o.optedOut(args.To) && cmd.Cause.Purpose != PurposeOptOutConfirmation:
+	case o.optedOut(msg.To) && cmd.Cause.Purpose != PurposeOptOutConfirmation:
 		return operators.Result{Dropped: DroppedOptedOut}, nil
-	case logged && (prev.To != args.To || prev.BodySHA256 != bodyHash(args.Body)):
+	case logged && (prev.To != msg.To || prev.BodySHA256 != bodyHash(msg.Body)):
 		// What was attempted cannot be looked for: it may be out already.
 		return operators.Result{Err: operators.Permanentf(
 			"send_sms %s was attempted at %s with another recipient or body; not sent again, since that one may have gone out",
 			cmd.ID, prev.At.Format(time.RFC3339))}, nil
 	case logged:
-		found, ok, err := o.opts.Sender.FindSent(ctx, msg, prev.At)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return operators.Result{}, err
-		case err != nil:
-			o.m.reconciled.WithLabelValues("error").Inc()
-			return operators.Result{Err: o.exhausted(err)}, nil
-		case ok:
-			o.m.reconciled.WithLabelValues("found").Inc()
-			log.Info("sms: an attempt without result was sent already; not sending it again", "sid", found.Sid, "attempted", prev.At)
-			at := found.Created
-			if at.IsZero() {
-				at = o.opts.Now()
-			}
-			return o.sent(r.Partition, prev, found.Sid, at), nil
+		if res, done, err := o.reconcile(ctx, r.Partition, prev, msg); done {
+			return res, err
 		}
-		o.m.reconciled.WithLabelValues("not_found").Inc()
-		log.Info("sms: an attempt without result never reached Twilio; sending it", "attempted", prev.At)
 	default:
-		prev = Entry{ID: cmd.ID, State: StateAttempt, To: args.To, BodySHA256: bodyHash(args.Body), At: o.opts.Now().UTC()}
+		prev = Entry{ID: cmd.ID, State: StateAttempt, To: msg.To, BodySHA256: bodyHash(msg.Body), At: o.opts.Now().UTC()}
 		if err := o.journal.Record(ctx, o.output(prev)); err != nil {
 			return operators.Result{}, fmt.Errorf("smsout: journaling the attempt of %s: %w", cmd.ID, err)
 		}
 		o.entries(r.Partition)[cmd.ID] = prev
 	}
+	return o.send(ctx, r.Partition, prev, msg)
+}
 
+// decode reads r as a send_sms and its message; a nil command means r is
+// not one to send, and its Result says why.
+func (o *Operator) decode(r operators.Record) (*schemas.Command, sms.Message, operators.Result) {
+	var cmd schemas.Command
+	refuse := func(err error) (*schemas.Command, sms.Message, operators.Result) {
+		return nil, sms.Message{}, operators.Result{Err: operators.Permanent(err)}
+	}
+	switch err := schemas.Unmarshal(r.Value, &cmd); {
+	case err != nil:
+		return refuse(err)
+	case cmd.CommandType != schemas.CommandSendSMS:
+		return nil, sms.Message{}, operators.Result{Dropped: DroppedNotSMS}
+	case cmd.SendSMS == nil:
+		return refuse(fmt.Errorf("send_sms %s has no arguments", cmd.ID))
+	case string(r.Key) != cmd.ID:
+		// Keyed otherwise, two copies of one command may land on two
+		// partitions, two owners and two sent logs.
+		return refuse(fmt.Errorf("send_sms %s is keyed %q: its key must be its command id", cmd.ID, r.Key))
+	}
+	// Checked before anything is journaled: no message could carry it.
+	if _, err := sms.Segments(cmd.SendSMS.Body); err != nil {
+		return refuse(fmt.Errorf("send_sms %s: %w", cmd.ID, err))
+	}
+	return &cmd, sms.Message{To: cmd.SendSMS.To, Body: cmd.SendSMS.Body, StatusCallback: o.cfg.StatusCallback}, operators.Result{}
+}
+
+// reconcile asks the Sender whether attempt, journaled and left without a
+// result, was sent. done: it was (res records it), it cannot be told (res
+// dead-letters it unsent) or err fails the batch; otherwise it is to be sent.
+func (o *Operator) reconcile(ctx context.Context, p int32, attempt Entry, msg sms.Message) (res operators.Result, done bool, err error) {
+	found, ok, err := o.opts.Sender.FindSent(ctx, msg, attempt.At)
+	log := o.log.With("command", attempt.ID, "to", attempt.To, "attempted", attempt.At)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return operators.Result{}, true, err
+	case err != nil:
+		o.m.reconciled.WithLabelValues("error").Inc()
+		return operators.Result{Err: o.exhausted(fmt.Errorf("send_sms %s: reconciling its attempt: %w", attempt.ID, err))}, true, nil
+	case ok:
+		o.m.reconciled.WithLabelValues("found").Inc()
+		log.Info("sms: an attempt without result was sent already; not sending it again", "sid", found.Sid)
+		at := found.Created
+		if at.IsZero() {
+			at = o.opts.Now()
+		}
+		return o.sent(p, attempt, found.Sid, at), true, nil
+	}
+	o.m.reconciled.WithLabelValues("not_found").Inc()
+	log.Info("sms: an attempt without result never reached Twilio; sending it")
+	return operators.Result{}, false, nil
+}
+
+// send hands msg, journaled as attempt, to the Sender at the rate limit.
+func (o *Operator) send(ctx context.Context, p int32, attempt Entry, msg sms.Message) (operators.Result, error) {
 	if err := o.limit.Wait(ctx); err != nil {
 		return operators.Result{}, err
 	}
@@ -237,16 +267,16 @@ func (o *Operator) one(ctx context.Context, r operators.Record) (operators.Resul
 	switch {
 	case errors.As(err, &perm):
 		o.m.failed.WithLabelValues(strconv.Itoa(perm.Code)).Inc()
-		return operators.Result{Err: operators.Permanentf("send_sms %s: %w", cmd.ID, err)}, nil
+		return operators.Result{Err: operators.Permanentf("send_sms %s: %w", attempt.ID, err)}, nil
 	case err != nil && ctx.Err() != nil:
 		return operators.Result{}, err // shutting down: the attempt is journaled, the next run reconciles
 	case err != nil:
 		o.m.failed.WithLabelValues("exhausted").Inc()
-		return operators.Result{Err: o.exhausted(fmt.Errorf("send_sms %s: %w", cmd.ID, err))}, nil
+		return operators.Result{Err: o.exhausted(fmt.Errorf("send_sms %s: %w", attempt.ID, err))}, nil
 	}
 	o.m.sent.Inc()
-	log.Debug("sms: sent", "sid", sid, "encoding", seg.Encoding, "segments", len(seg.Parts))
-	return o.sent(r.Partition, prev, sid, o.opts.Now()), nil
+	o.log.Debug("sms: sent", "command", attempt.ID, "to", attempt.To, "sid", sid)
+	return o.sent(p, attempt, sid, o.opts.Now()), nil
 }
 
 // exhausted is the dead-letter error of a Twilio call the Sender retried
