@@ -59,7 +59,27 @@ const (
 	CommandRequestCleaning = "request_cleaning"
 	CommandCleaningDone    = "cleaning_done"
 	CommandSendSMS         = "send_sms"
+	CommandOptOut          = "opt_out" // STOP: no more texts of any kind to the sender
+	CommandOptIn           = "opt_in"  // START: texts to the sender again
 )
+
+// Key is the record key of c on the command bus: its ID for a send_sms (so
+// that the sms operator's sent log, keyed by command id, is co-partitioned
+// with it), its zone for a zone's command, else the phone it concerns (the
+// subscriber, or the sender).
+func (c *Command) Key() string {
+	switch {
+	case c.CommandType == CommandSendSMS:
+		return c.ID
+	case c.ZoneID != "":
+		return c.ZoneID
+	case c.Subscribe != nil:
+		return c.Subscribe.Subscriber
+	case c.Unsubscribe != nil:
+		return c.Unsubscribe.Subscriber
+	}
+	return c.Sender
+}
 
 // SubscribeArgs are the arguments of subscribe: tell Subscriber of the chosen
 // transitions of one zone (Command.ZoneID) or of every zone.

@@ -87,7 +87,7 @@ func runCommandSend(ctx context.Context, cmd *cli.Command) error {
 	defer p.Close(context.WithoutCancel(ctx)) //nolint:errcheck // Produce waited for the record
 	ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
 	defer cancel()
-	if err := p.Produce(ctx, []inbound.Record{{Topic: topic, Key: []byte(inbound.Key(c)), Value: value}}); err != nil {
+	if err := p.Produce(ctx, []inbound.Record{{Topic: topic, Key: []byte(c.Key()), Value: value}}); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(cmd.Root().Writer, c.ID)
@@ -205,8 +205,8 @@ func commandArgs() map[string]struct {
 			"body": func(c *schemas.Command, v string) error { c.SendSMS.Body = v; return nil },
 		}},
 		// No arguments: the phone is the command's sender.
-		inbound.CommandOptOut: {init: func(*schemas.Command) {}, keys: map[string]argSetter{"phone": phoneArg}},
-		inbound.CommandOptIn:  {init: func(*schemas.Command) {}, keys: map[string]argSetter{"phone": phoneArg}},
+		schemas.CommandOptOut: {init: func(*schemas.Command) {}, keys: map[string]argSetter{"phone": phoneArg}},
+		schemas.CommandOptIn:  {init: func(*schemas.Command) {}, keys: map[string]argSetter{"phone": phoneArg}},
 	}
 }
 
@@ -298,7 +298,7 @@ func buildCommand(typ, zone string, args []string, sender, inv string, now time.
 			return nil, fmt.Errorf("--arg %s=%s: %w", k, v, err)
 		}
 	}
-	if (typ == inbound.CommandOptOut || typ == inbound.CommandOptIn) && !seen["phone"] {
+	if (typ == schemas.CommandOptOut || typ == schemas.CommandOptIn) && !seen["phone"] {
 		return nil, fmt.Errorf("%s needs --arg phone=PHONE: the phone that opts out or in", typ)
 	}
 	return c, nil

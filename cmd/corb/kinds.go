@@ -39,12 +39,6 @@ func builtins() *kind.Registry {
 	return r
 }
 
-// plannedKind declares a kind whose topologies validate but that this build
-// cannot run yet (no config keys); kinds with state topics are stateful.
-func plannedKind(name, summary string, in, out, tables, state []kind.Port) kind.Kind {
-	return kind.Declare(kind.Decl[struct{}]{Name: name, Summary: summary, Inputs: in, Outputs: out, Tables: tables, State: state, Stateful: len(state) > 0})
-}
-
 // buildEnv is what a kind may use to build an operator; an unset Getenv
 // reads this process's environment.
 type buildEnv = kind.Env

@@ -110,7 +110,7 @@ func TestBuildRefusesWrongTopicCounts(t *testing.T) {
 	}{
 		{topology.Operator{Name: "z", Kind: "zones", Inputs: []string{"d"}}, `kind "zones" takes 1 outputs`},
 		{topology.Operator{Name: "p", Kind: "passthrough", Inputs: []string{"a"}, Outputs: []string{"b"}, State: []string{"s"}}, `takes no state topics`},
-		{topology.Operator{Name: "s", Kind: "sms", Inputs: []string{"commands"}}, `not part of this build yet`},
+		{topology.Operator{Name: "s", Kind: "sms", Inputs: []string{"commands"}}, `kind "sms" takes 1 state topics (sent log (bytes)), got 0`},
 		{topology.Operator{Name: "x", Kind: "nope"}, `unknown kind "nope" (known: cleaning, commands, detect, passthrough, presence, rules, sms, zones)`},
 	}
 	for _, tt := range tests {

@@ -27,12 +27,6 @@ import (
 	"github.com/corb-dev/corb/schemas"
 )
 
-// Command types without an argument record, handled here: Sender is the phone.
-const (
-	CommandOptOut = "opt_out" // STOP: no more texts of any kind to the sender
-	CommandOptIn  = "opt_in"  // START: texts to the sender again
-)
-
 // Purposes of the replies (their Cause.Purpose). sms-out drops every send_sms
 // to an opted-out phone but the confirmations: the opt-out confirmation is the
 // last text that phone gets, and the opt-in confirmation is produced in the
@@ -231,9 +225,9 @@ func (h *handling) act() (action, error) {
 			topic = h.cmd.Help.Topic
 		}
 		return action{body: helpText(topic)}, nil
-	case CommandOptOut:
+	case schemas.CommandOptOut:
 		return h.optOut()
-	case CommandOptIn:
+	case schemas.CommandOptIn:
 		return h.optIn(), nil
 	}
 	return action{body: usage("")}, nil

@@ -243,10 +243,10 @@ func TestHandlers(t *testing.T) {
 			want: []string{"unsubscribed * " + ann, "unsubscribed kitchen " + ann, "unsubscribed room-2 " + ann, "reply to " + ann + ": You won't get texts about any zone any more."}},
 		{name: "unsubscribe all without subscriptions", subscriptions: subs("lobby " + bob), cmd: command(schemas.CommandUnsubscribe, "", ann, "15", unsubscribe("", ann)),
 			want: []string{"reply to " + ann + ": You had no subscriptions."}},
-		{name: "opt out", subscriptions: subs("kitchen "+ann, "lobby "+bob, "* "+ann), cmd: command(commands.CommandOptOut, "", ann, "16", nil),
+		{name: "opt out", subscriptions: subs("kitchen "+ann, "lobby "+bob, "* "+ann), cmd: command(schemas.CommandOptOut, "", ann, "16", nil),
 			want: []string{"unsubscribed * " + ann, "unsubscribed kitchen " + ann, "opted out " + ann + ": " + ann + " at 14:59:00",
 				"opt-out confirmation to " + ann + ": You are unsubscribed from Corb and will receive no more messages. Reply START to resubscribe."}},
-		{name: "opt in", cmd: command(commands.CommandOptIn, "", ann, "17", nil),
+		{name: "opt in", cmd: command(schemas.CommandOptIn, "", ann, "17", nil),
 			want: []string{"opted in " + ann, "opt-in confirmation to " + ann + ": You are resubscribed to Corb and will receive messages again. Text SUBSCRIBE zone for alerts, STOP to unsubscribe."}},
 		{name: "help on one command", cmd: command(schemas.CommandHelp, "", ann, "18", func(c *schemas.Command) { c.Help = &schemas.HelpArgs{Topic: "Unsubscribe"} }),
 			want: []string{"reply to " + ann + ": UNSUBSCRIBE zone, or UNSUBSCRIBE all: no more texts about it. STOP: no texts at all."}},
@@ -356,7 +356,7 @@ func TestRedeliveryRepliesWithTheSameID(t *testing.T) {
 	for _, c := range []*schemas.Command{
 		command(schemas.CommandStatus, "kitchen", ann, "a", nil),
 		command(schemas.CommandSubscribe, "kitchen", ann, "b", subscribe("kitchen", ann, false, schemas.Vacated)),
-		command(commands.CommandOptOut, "", ann, "c", nil),
+		command(schemas.CommandOptOut, "", ann, "c", nil),
 	} {
 		ids := map[string]int{}
 		for range 2 {
@@ -437,8 +437,8 @@ func TestSMSLengths(t *testing.T) {
 		command(schemas.CommandStatus, "kitchen", ann, "l1", nil),
 		command(schemas.CommandSubscribe, "kitchen", ann, "l2", subscribe("kitchen", ann, true, schemas.Occupied, schemas.Vacated)),
 		command(schemas.CommandUnsubscribe, "kitchen", ann, "l3", unsubscribe("kitchen", ann)),
-		command(commands.CommandOptOut, "", ann, "l4", nil),
-		command(commands.CommandOptIn, "", ann, "l5", nil),
+		command(schemas.CommandOptOut, "", ann, "l4", nil),
+		command(schemas.CommandOptIn, "", ann, "l5", nil),
 	} {
 		for _, line := range describe(t, c, process(t, o, c)[0].Outputs) {
 			if _, body, ok := strings.Cut(line, ": "); ok && strings.Contains(line, " to "+ann) && len(body) > 160 {

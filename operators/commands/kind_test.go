@@ -167,7 +167,7 @@ func TestKindThroughTheRuntime(t *testing.T) {
 
 	// The table has caught up with the subscriptions while Expect settled.
 	send(command(schemas.CommandUnsubscribe, "", ann, "r7", unsubscribe("", ann)))
-	send(command(commands.CommandOptOut, "", bob, "r8", nil))
+	send(command(schemas.CommandOptOut, "", bob, "r8", nil))
 	all := tt.Expect("subscriptions", 6)
 	if n := len(slices.DeleteFunc(all, hasValue)); n != 3 || len(tt.State("subscriptions")) != 0 {
 		t.Errorf("after UNSUBSCRIBE all and STOP: %d tombstones, subscriptions left %v; want a tombstone for each", n, tt.State("subscriptions"))
@@ -176,11 +176,11 @@ func TestKindThroughTheRuntime(t *testing.T) {
 		t.Errorf("opt-outs %v, want bob", st)
 	}
 	replies = sent(t, tt.Expect("commands", 19))
-	if got := replies[command(commands.CommandOptOut, "", bob, "r8", nil).Child(schemas.CommandSendSMS, commands.PurposeOptOutConfirmation).ID]; len(got) != 1 || !strings.HasPrefix(got[0], bob+": You are unsubscribed") {
+	if got := replies[command(schemas.CommandOptOut, "", bob, "r8", nil).Child(schemas.CommandSendSMS, commands.PurposeOptOutConfirmation).ID]; len(got) != 1 || !strings.HasPrefix(got[0], bob+": You are unsubscribed") {
 		t.Errorf("STOP confirmation: %q", got)
 	}
 
-	send(command(commands.CommandOptIn, "", bob, "r9", nil))
+	send(command(schemas.CommandOptIn, "", bob, "r9", nil))
 	tt.Expect("commands", 21)
 	opts := tt.Expect("opt-outs", 2)
 	if opts[1].Value != nil || string(opts[1].Key) != bob {

@@ -44,7 +44,7 @@ func helpText(topic string) string {
 		return usage(schemas.CommandRequestCleaning)
 	case "done", schemas.CommandCleaningDone:
 		return usage(schemas.CommandCleaningDone)
-	case "stop", "start", CommandOptOut, CommandOptIn:
+	case "stop", "start", schemas.CommandOptOut, schemas.CommandOptIn:
 		return optOutHelp
 	case "help":
 		return helpHelp

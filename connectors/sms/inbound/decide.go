@@ -11,13 +11,6 @@ import (
 	"github.com/corb-dev/corb/schemas"
 )
 
-// Command types of the opt-out keywords (they carry no arguments; the
-// command's Sender is the phone).
-const (
-	CommandOptOut = string(intent.OptOut) // "opt_out"
-	CommandOptIn  = string(intent.OptIn)  // "opt_in"
-)
-
 // ReplySender is the Sender of the replies the connector writes itself.
 const ReplySender = "sms-serve"
 

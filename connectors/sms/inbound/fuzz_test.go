@@ -68,7 +68,7 @@ func FuzzWebhook(f *testing.F) {
 			if err := schemas.Unmarshal(rec.Value, c); err != nil {
 				t.Fatalf("not a command: %v", err)
 			}
-			if string(rec.Key) != inbound.Key(c) {
+			if string(rec.Key) != c.Key() {
 				t.Fatalf("command keyed %q", rec.Key)
 			}
 		}

@@ -292,7 +292,7 @@ func (h *Handler) message(ctx context.Context, v url.Values) (int, string) {
 			if err != nil {
 				return nil, nil, "", fmt.Errorf("command %s of message %s: %w", c.CommandType, sid, err)
 			}
-			recs = append(recs, Record{Topic: h.cfg.CommandsTopic, Key: []byte(Key(c)), Value: val})
+			recs = append(recs, Record{Topic: h.cfg.CommandsTopic, Key: []byte(c.Key()), Value: val})
 		}
 		outcome := outcomeAccepted
 		switch {
@@ -402,19 +402,3 @@ func ZonesOf(f *zones.File) []intent.Zone {
 	return out
 }
 
-// Key is the bus key of c: its id for a send_sms (so that sms-out's sent
-// log, keyed by command id, is co-partitioned with it), its zone for a zone's
-// command, else the phone it concerns (the subscriber, or the sender).
-func Key(c *schemas.Command) string {
-	switch {
-	case c.CommandType == schemas.CommandSendSMS:
-		return c.ID
-	case c.ZoneID != "":
-		return c.ZoneID
-	case c.Subscribe != nil:
-		return c.Subscribe.Subscriber
-	case c.Unsubscribe != nil:
-		return c.Unsubscribe.Subscriber
-	}
-	return c.Sender
-}

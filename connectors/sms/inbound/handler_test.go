@@ -263,8 +263,8 @@ func TestNotUnderstood(t *testing.T) {
 			if len(rs) != 1 || !strings.HasPrefix(rs[0].SendSMS.Body, tt.reply) {
 				t.Fatalf("replies %+v, want one starting %q", rs, tt.reply)
 			}
-			if rs[0].Sender != inbound.ReplySender || inbound.Key(rs[0]) != rs[0].ID {
-				t.Errorf("reply sender %q, key %q; want %q and its id", rs[0].Sender, inbound.Key(rs[0]), inbound.ReplySender)
+			if rs[0].Sender != inbound.ReplySender || rs[0].Key() != rs[0].ID {
+				t.Errorf("reply sender %q, key %q; want %q and its id", rs[0].Sender, rs[0].Key(), inbound.ReplySender)
 			}
 		})
 	}
@@ -353,7 +353,7 @@ func TestCarrierKeywords(t *testing.T) {
 				t.Fatalf("%d commands", len(cmds))
 			}
 			c := cmds[0]
-			if c.CommandType != tt.want || c.Sender != cleaner || c.ZoneID != "" || c.ID != inboundID(sid) || inbound.Key(c) != cleaner {
+			if c.CommandType != tt.want || c.Sender != cleaner || c.ZoneID != "" || c.ID != inboundID(sid) || c.Key() != cleaner {
 				t.Errorf("%+v, want %s from %s, keyed by the phone", c, tt.want, cleaner)
 			}
 		})

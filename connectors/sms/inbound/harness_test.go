@@ -200,7 +200,7 @@ func (hs *harness) commands(t testing.TB) []*schemas.Command {
 		if err := schemas.Unmarshal(r.Value, c); err != nil {
 			t.Fatalf("a record on %s is no command: %v", commandsTopic, err)
 		}
-		if want := inbound.Key(c); string(r.Key) != want {
+		if want := c.Key(); string(r.Key) != want {
 			t.Errorf("%s %s keyed %q, want %q", c.CommandType, c.ID, r.Key, want)
 		}
 		out = append(out, c)
