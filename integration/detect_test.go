@@ -331,7 +331,7 @@ func TestDetectVideoExactlyOnePerFrameAndDeadLetters(t *testing.T) {
 	e := newDetectEnv(t)
 	ctx := context.Background()
 	// The real ingest connector sends the whole video to the frames topic.
-	ingest := startCorb(t, "ingest", "ingest", "--brokers", e.brokers[0], "--namespace", e.ns, "--camera", "vtest",
+	ingest := startCorb(t, "ingest", "ingest", "--topology", e.topology, "--brokers", e.brokers[0], "--namespace", e.ns, "--camera", "vtest",
 		"--start-time", "now", video)
 	if err := ingest.wait(5 * time.Minute); err != nil {
 		t.Fatalf("corb ingest: %v", err)
