@@ -3,6 +3,7 @@ package smsout
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 )
@@ -66,8 +67,8 @@ func (c Config) Validate() error {
 	if c.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("max_attempts %d: at least 1", c.MaxAttempts))
 	}
-	if !(c.Rate > 0) {
-		errs = append(errs, fmt.Errorf("rate %v: want more than 0 texts a second", c.Rate))
+	if !(c.Rate > 0) || math.IsInf(c.Rate, 1) {
+		errs = append(errs, fmt.Errorf("rate %v: want a number of texts a second above 0", c.Rate))
 	}
 	return errors.Join(errs...)
 }

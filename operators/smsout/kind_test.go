@@ -11,6 +11,7 @@ import (
 
 	"github.com/corb-dev/corb/connectors/sms"
 	"github.com/corb-dev/corb/connectors/sms/twiliofake"
+	"github.com/corb-dev/corb/operators"
 	"github.com/corb-dev/corb/operators/kind"
 	"github.com/corb-dev/corb/operators/smsout"
 	"github.com/corb-dev/corb/topology"
@@ -35,11 +36,11 @@ func smsOut(t *testing.T, config string) *topology.Operator {
 	return op
 }
 
-func build(t *testing.T, config string, env map[string]string) error {
+// build builds sms-out with config in the environment env.
+func build(t *testing.T, config string, env map[string]string) (operators.Operator, error) {
 	t.Helper()
-	_, err := smsout.Kind().Build(context.Background(),
+	return smsout.Kind().Build(context.Background(),
 		kind.Env{Log: slog.New(slog.DiscardHandler), Getenv: func(k string) string { return env[k] }}, smsOut(t, config))
-	return err
 }
 
 // credentials is an environment with the fake's account.
@@ -60,6 +61,7 @@ func TestKindRefuses(t *testing.T) {
 		{"no attempts", "max_attempts: 0, driver: console", nil, "max_attempts 0"},
 		{"no rate", "rate: 0, driver: console", nil, "rate 0"},
 		{"a negative rate", "rate: -1, driver: console", nil, "rate -1"},
+		{"an infinite rate", "rate: .inf, driver: console", nil, "rate +Inf"},
 		{"a relative status callback", "status_callback: /status, driver: console", nil, "status_callback"},
 		{"an ftp status callback", "status_callback: 'ftp://x/status', driver: console", nil, "status_callback"},
 		{"a service that is not one", "messaging_service_sid: PN123, driver: console", nil, "starts with MG"},
@@ -71,7 +73,7 @@ func TestKindRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := build(t, tc.config, tc.env)
+			_, err := build(t, tc.config, tc.env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Build: %v, want an error about %s", err, tc.want)
 			}
@@ -105,7 +107,7 @@ func TestKindBuilds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := build(t, tc.config, tc.env); err != nil {
+			if _, err := build(t, tc.config, tc.env); err != nil {
 				t.Fatalf("Build: %v", err)
 			}
 		})
@@ -117,10 +119,7 @@ func TestKindBuilds(t *testing.T) {
 // status callback.
 func TestBuiltTwilioDriverSends(t *testing.T) {
 	e := newEnv(t)
-	env := credentials(e.fake)
-	op, err := smsout.Kind().Build(context.Background(),
-		kind.Env{Log: slog.New(slog.DiscardHandler), Getenv: func(k string) string { return env[k] }},
-		smsOut(t, "from: '+15005550006', status_callback: 'https://corb.example/sms/status', rate: 100"))
+	op, err := build(t, "from: '+15005550006', status_callback: 'https://corb.example/sms/status', rate: 100", credentials(e.fake))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,28 +158,20 @@ func (e *env) expectSent(cmds ...*schemas.Command) {
 	}
 }
 
-func (e *env) metric(name string, labels ...string) float64 {
+// counter is the value of the counter name{label=value}; 0 when there is none.
+func (e *env) counter(name, label, value string) float64 {
 	e.t.Helper()
 	families, err := e.reg.Gather()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
 		for _, m := range f.GetMetric() {
-			have := map[string]string{}
 			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue series
+				if f.GetName() == name && l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
 				}
 			}
-			return m.GetCounter().GetValue()
 		}
 	}
 	return 0
@@ -210,7 +202,7 @@ func TestOneSendSMSIsOneText(t *testing.T) {
 	e.produce(c)
 	e.run(e.operator(nil)).WaitConsumed()
 	e.expectSent(c)
-	if got := e.metric("corb_sms_sent_total", "operator", "sms-out"); got != 1 {
+	if got := e.counter("corb_sms_sent_total", "operator", "sms-out"); got != 1 {
 		t.Errorf("corb_sms_sent_total = %v, want 1", got)
 	}
 	// The sent log: the journaled attempt, then the batch's sent.
@@ -321,7 +313,7 @@ func TestTwilioFailures(t *testing.T) {
 				}
 			}
 			if tc.failed != "" {
-				if got := e.metric("corb_sms_failed_total", "code", tc.failed); got != 1 {
+				if got := e.counter("corb_sms_failed_total", "code", tc.failed); got != 1 {
 					t.Errorf("corb_sms_failed_total{code=%q} = %v, want 1", tc.failed, got)
 				}
 			}
@@ -402,7 +394,7 @@ func TestAnAttemptWithoutResultIsReconciled(t *testing.T) {
 			if creates != tc.creates || lists == 0 {
 				t.Errorf("%d creates and %d lists at the fake, want %d creates and a reconciliation", creates, lists, tc.creates)
 			}
-			if got := e.metric("corb_sms_reconciled_total", "outcome", tc.outcome); got != 1 {
+			if got := e.counter("corb_sms_reconciled_total", "outcome", tc.outcome); got != 1 {
 				t.Errorf("corb_sms_reconciled_total{outcome=%q} = %v, want 1", tc.outcome, got)
 			}
 		})
