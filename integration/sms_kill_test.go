@@ -87,7 +87,7 @@ func TestSMSSendsEachCommandOnceThroughSIGKILLs(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[i] = c.ID
-		recs = append(recs, &kgo.Record{Topic: ns + ".commands", Key: []byte(c.ID), Value: v})
+		recs = append(recs, &kgo.Record{Topic: ns + ".commands", Key: []byte(c.Key()), Value: v})
 	}
 	if err := kafkatest.NewClient(t, brokers).ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)

@@ -48,9 +48,15 @@ import (
 	"github.com/corb-dev/corb/schemas"
 )
 
-// PurposeOptOutConfirmation is the Cause.Purpose of the one text an
-// opted-out phone still gets: the reply that confirms its opt-out.
-const PurposeOptOutConfirmation = "opt-out confirmation"
+// The Cause.Purpose of the texts an opted-out phone still gets, as the
+// commands kind writes them (operators/commands).
+const (
+	// PurposeOptOutConfirmation: the last text it gets.
+	PurposeOptOutConfirmation = "opt-out confirmation"
+	// PurposeOptInConfirmation is written with the tombstone that lifts the
+	// opt-out, which the opt-outs table may not have yet.
+	PurposeOptInConfirmation = "opt-in confirmation"
+)
 
 // Dropped reasons (operators.Result.Dropped).
 const (
@@ -184,7 +190,7 @@ func (o *Operator) one(ctx context.Context, r operators.Record) (operators.Resul
 	switch {
 	case logged && prev.State == StateSent:
 		return operators.Result{Dropped: DroppedDuplicate}, nil
-	case o.optedOut(msg.To) && cmd.Cause.Purpose != PurposeOptOutConfirmation:
+	case o.optedOut(msg.To) && cmd.Cause.Purpose != PurposeOptOutConfirmation && cmd.Cause.Purpose != PurposeOptInConfirmation:
 		return operators.Result{Dropped: DroppedOptedOut}, nil
 	case logged && (prev.To != msg.To || prev.BodySHA256 != bodyHash(msg.Body)):
 		// What was attempted cannot be looked for: it may be out already.
@@ -219,10 +225,10 @@ func (o *Operator) decode(r operators.Record) (*schemas.Command, sms.Message, op
 		return nil, sms.Message{}, operators.Result{Dropped: DroppedNotSMS}
 	case cmd.SendSMS == nil:
 		return refuse(fmt.Errorf("send_sms %s has no arguments", cmd.ID))
-	case string(r.Key) != cmd.ID:
+	case string(r.Key) != cmd.Key():
 		// Keyed otherwise, two copies of one command may land on two
 		// partitions, two owners and two sent logs.
-		return refuse(fmt.Errorf("send_sms %s is keyed %q: its key must be its command id", cmd.ID, r.Key))
+		return refuse(fmt.Errorf("send_sms %s is keyed %q: its key must be its command id (Command.Key)", cmd.ID, r.Key))
 	}
 	// Checked before anything is journaled: no message could carry it.
 	if _, err := sms.Segments(cmd.SendSMS.Body); err != nil {

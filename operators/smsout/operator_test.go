@@ -20,6 +20,7 @@ import (
 	"github.com/corb-dev/corb/connectors/sms"
 	"github.com/corb-dev/corb/connectors/sms/twiliofake"
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/commands"
 	"github.com/corb-dev/corb/operators/runtime"
 	"github.com/corb-dev/corb/operators/runtimetest"
 	"github.com/corb-dev/corb/operators/smsout"
@@ -114,11 +115,12 @@ func (e *env) command(to, body, purpose string) *schemas.Command {
 	return c
 }
 
-// produce puts commands on the bus, keyed by their ids.
+// produce puts commands on the bus, keyed as the bus keys them (a
+// send_sms by its id).
 func (e *env) produce(cmds ...*schemas.Command) {
 	e.t.Helper()
 	for _, c := range cmds {
-		e.tt.ProduceAvro("commands", c.ID, c)
+		e.tt.ProduceAvro("commands", c.Key(), c)
 	}
 }
 
@@ -401,16 +403,20 @@ func TestAnAttemptWithoutResultIsReconciled(t *testing.T) {
 	}
 }
 
-// An opted-out phone gets nothing but the confirmation of its opt-out.
+// An opted-out phone gets nothing but the confirmations of its opt-out and
+// opt-in.
 func TestOptedOutPhoneIsDropped(t *testing.T) {
 	e := newEnv(t)
 	e.tt.Produce("opt-outs", bob, []byte(`{"phone":"`+bob+`","at":"2026-01-02T03:04:05Z"}`))
 	notify := e.command(bob, "Kitchen is free again.", "notify "+bob)
 	confirm := e.command(bob, "You will get no more texts from Corb. Reply START to undo.", smsout.PurposeOptOutConfirmation)
+	// Written with the tombstone that lifts the opt-out: the table may
+	// not have it yet.
+	welcome := e.command(bob, "Welcome back to Corb.", smsout.PurposeOptInConfirmation)
 	other := e.command(alice, "Lobby is free again.", "notify "+alice)
-	e.produce(notify, confirm, other)
+	e.produce(notify, confirm, welcome, other)
 	e.run(e.operator(nil)).WaitConsumed()
-	e.expectSent(confirm, other)
+	e.expectSent(confirm, welcome, other)
 	if got := e.drops.count(smsout.DroppedOptedOut); got != 1 {
 		t.Errorf("%d records dropped as opted out, want 1", got)
 	}
@@ -468,5 +474,16 @@ func TestRecordsThatAreNotItsSends(t *testing.T) {
 		if string(dl.Key) == alice && !strings.Contains(dl.Error, "its key must be its command id") {
 			t.Errorf("mis-keyed send_sms dead-lettered with %q", dl.Error)
 		}
+	}
+}
+
+// The purposes an opted-out phone still gets texts of are those the
+// commands kind gives them.
+func TestPurposesAreThoseOfTheCommandsKind(t *testing.T) {
+	if smsout.PurposeOptOutConfirmation != commands.PurposeOptOutConfirmation ||
+		smsout.PurposeOptInConfirmation != commands.PurposeOptInConfirmation {
+		t.Fatalf("smsout exempts %q and %q from opt-outs, the commands kind writes %q and %q",
+			smsout.PurposeOptOutConfirmation, smsout.PurposeOptInConfirmation,
+			commands.PurposeOptOutConfirmation, commands.PurposeOptInConfirmation)
 	}
 }
