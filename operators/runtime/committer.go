@@ -85,8 +85,16 @@ func (t *transactional) produce(ctx context.Context, rec *kgo.Record) {
 // end ends the transaction. The session rewinds by itself to the last
 // committed offsets when it does not commit.
 func (t *transactional) end(ctx context.Context, commit bool, _ []*kgo.Record) (bool, error) {
-	committed, err := t.sess.End(ctx, kgo.TransactionEndTry(commit))
-	if pe := t.produceErr.Load(); pe != nil && err == nil {
+	if commit {
+		// End commits whatever was produced, even when a record failed:
+		// wait for every produce, and abort instead when one failed.
+		if err := t.sess.Client().Flush(ctx); err != nil {
+			return false, err
+		}
+	}
+	pe := t.produceErr.Load()
+	committed, err := t.sess.End(ctx, kgo.TransactionEndTry(commit && pe == nil))
+	if pe != nil && err == nil {
 		err = *pe
 	}
 	return committed, err
