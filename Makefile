@@ -8,9 +8,10 @@ export CORB_KAFKA_DIR ?= /tmp/corb-kafka
 KAFKA_ENV = $(CORB_KAFKA_DIR)/env
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that must build without cgo (house rule: heavy dependencies only in leaf packages).
-NOCGO := ./topology/... ./schemas/... ./operators ./operators/runtime ./operators/admin ./operators/passthrough \
+NOCGO := ./topology/... ./schemas/... ./operators ./operators/runtime ./operators/runtimetest ./operators/kind ./operators/partition ./operators/admin ./operators/passthrough \
 	./operators/zones ./operators/presence ./operators/table ./operators/metrics ./operators/detect/model \
-	./connectors/video ./connectors/console
+	./operators/directory ./operators/rules ./operators/commands ./operators/cleaning/... ./operators/smsout \
+	./connectors/video ./connectors/console ./connectors/sms/...
 FUZZTIME ?= 60s
 
 .PHONY: help setup build dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean
@@ -58,7 +59,8 @@ test: setup kafka-up ## everything CI runs: converter tests, short fuzzing, unit
 bench: setup kafka-up ## benchmarks against the real broker (see BENCHMARKS.md)
 	source $(KAFKA_ENV) && export KAFKA_BROKERS && $(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
 
-lint: ## go vet and staticcheck (pinned), and the no-cgo build of the core packages
+lint: ## go mod tidy -diff, go vet and staticcheck (pinned), and the no-cgo build of the core packages
+	$(GO) mod tidy -diff
 	CGO_ENABLED=0 $(GO) build $(NOCGO)
 	$(GO) vet -tags integration ./...
 	$(GO) run $(STATICCHECK) -tags integration ./...
