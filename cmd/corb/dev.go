@@ -121,7 +121,7 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 		defer close(ops.done)
 		ops.err = runOperators(ctx, runSettings{
 			spec: spec, brokers: bs, log: log, registry: newRegistry(), adminAddr: cmd.String("admin-addr"),
-			maxBatch: 16, shutdownTimeout: 10 * time.Second, noProgress: true,
+			maxBatch: 16, shutdownTimeout: 10 * time.Second, noProgress: true, getenv: devEnv,
 		}, planned)
 	}()
 
@@ -253,4 +253,14 @@ func waitCaughtUp(ctx context.Context, tap *console.Tap, spec *topology.Spec, fr
 			return nil
 		}
 	}
+}
+
+// devEnv is the environment of corb dev's operators: texts go to the console
+// (CORB_SMS_DRIVER=console) unless the caller chose a driver, so the demo
+// needs no Twilio account.
+func devEnv(key string) string {
+	if v := os.Getenv(key); v != "" || key != "CORB_SMS_DRIVER" {
+		return v
+	}
+	return "console"
 }

@@ -101,6 +101,8 @@ type runSettings struct {
 	shutdownTimeout time.Duration
 	// noProgress leaves out the progress lines (corb dev has its own live account).
 	noProgress bool
+	// getenv is the environment the kinds read (nil: the process's).
+	getenv func(string) string
 }
 
 type plannedOperator struct {
@@ -121,7 +123,7 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 		progress = runtime.NewProgress(s.log, 30*time.Second)
 		hooks = runtime.MultiHooks(prom, progress)
 	}
-	env := buildEnv{Spec: s.spec, Log: s.log, Registry: s.registry}
+	env := buildEnv{Spec: s.spec, Log: s.log, Registry: s.registry, Getenv: s.getenv}
 	checks := map[string]admin.Check{}
 	var runners []*runtime.Runner
 	for _, p := range planned {
