@@ -401,4 +401,3 @@ func ZonesOf(f *zones.File) []intent.Zone {
 	}
 	return out
 }
-
