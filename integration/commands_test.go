@@ -26,14 +26,14 @@ import (
 
 // The people of deploy/directory.yaml the test texts as.
 const (
-	adaPhone = "+15550001" // staff
-	benPhone = "+15550002" // cleaner of lawn and walkway
+	e2eAda = "+15550001" // staff
+	e2eBen = "+15550002" // cleaner of lawn and walkway
 )
 
-// cmdEnv is the command half of the default topology on the real broker:
+// e2eEnv is the command half of the default topology on the real broker:
 // rules, command-handlers, cleaning-report and sms-out in one process, and
 // `corb sms serve`, with Twilio's API faked.
-type cmdEnv struct {
+type e2eEnv struct {
 	t         *testing.T
 	brokers   []string
 	ns        string
@@ -45,11 +45,11 @@ type cmdEnv struct {
 	connector *proc
 }
 
-// rulesPolicy is the rules operator's config of deploy/topology.yaml, which
+// e2eRulesPolicy is the rules operator's config of deploy/topology.yaml, which
 // the test replaces with a low policy and no cooldown.
-var rulesPolicy = regexp.MustCompile(`(?m)^(\s+)cooldown: 10m.*\n\s+visits: 20.*\n\s+person_minutes: 240.*$`)
+var e2eRulesPolicy = regexp.MustCompile(`(?m)^(\s+)cooldown: 10m.*\n\s+visits: 20.*\n\s+person_minutes: 240.*$`)
 
-func newCmdEnv(t *testing.T) *cmdEnv {
+func newE2EEnv(t *testing.T) *e2eEnv {
 	brokers := kafkatest.Brokers(t)
 	ns := kafkatest.Unique(t, "cmd")
 	root, err := filepath.Abs("..")
@@ -61,10 +61,10 @@ func newCmdEnv(t *testing.T) *cmdEnv {
 		t.Fatal(err)
 	}
 	text := string(src)
-	if !rulesPolicy.MatchString(text) {
+	if !e2eRulesPolicy.MatchString(text) {
 		t.Fatal("deploy/topology.yaml: the rules operator's config (cooldown 10m, visits 20, person_minutes 240) not found")
 	}
-	text = rulesPolicy.ReplaceAllString(text, "${1}cooldown: 0s\n${1}visits: 2")
+	text = e2eRulesPolicy.ReplaceAllString(text, "${1}cooldown: 0s\n${1}visits: 2")
 	text = strings.Replace(text, "\nnamespace: corb\n", "\nnamespace: "+ns+"\n", 1)
 	file := filepath.Join(t.TempDir(), "topology.yaml")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
@@ -83,12 +83,12 @@ func newCmdEnv(t *testing.T) *cmdEnv {
 	t.Setenv("CORB_ZONES", filepath.Join(root, "deploy", "zones.yaml"))
 	t.Setenv("CORB_DIRECTORY", filepath.Join(root, "deploy", "directory.yaml"))
 
-	e := &cmdEnv{t: t, brokers: brokers, ns: ns, file: file, fake: fake, client: kafkatest.NewClient(t, brokers)}
+	e := &e2eEnv{t: t, brokers: brokers, ns: ns, file: file, fake: fake, client: kafkatest.NewClient(t, brokers)}
 	e.operators = startCorb(t, "operators", "run", "--topology", file, "--brokers", brokers[0],
 		"--instance", "0", "--admin-addr", "127.0.0.1:0", "--shutdown-timeout", "10s",
 		"rules", "command-handlers", "cleaning-report", "sms-out")
 
-	addr := freeAddr(t)
+	addr := e2eFreeAddr(t)
 	e.webhook = "http://" + addr + "/twilio/sms"
 	e.connector = startCorb(t, "sms-serve", "sms", "serve", "--listen", addr, "--public-url", e.webhook,
 		"--topology", file, "--brokers", brokers[0], "--admin-addr", "127.0.0.1:0")
@@ -109,7 +109,7 @@ func newCmdEnv(t *testing.T) *cmdEnv {
 	return e
 }
 
-func freeAddr(t *testing.T) string {
+func e2eFreeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,7 +121,7 @@ func freeAddr(t *testing.T) string {
 
 // text posts a webhook from phone with body, signed with token, and returns
 // the HTTP status. sid "" is a new MessageSid.
-func (e *cmdEnv) text(phone, body, sid, token string) int {
+func (e *e2eEnv) text(phone, body, sid, token string) int {
 	e.t.Helper()
 	if sid == "" {
 		sid = fmt.Sprintf("SM%032x", time.Now().UnixNano())
@@ -140,7 +140,7 @@ func (e *cmdEnv) text(phone, body, sid, token string) int {
 }
 
 // textOK texts as Twilio would and requires a 2xx answer.
-func (e *cmdEnv) textOK(phone, body, sid string) {
+func (e *e2eEnv) textOK(phone, body, sid string) {
 	e.t.Helper()
 	if st := e.text(phone, body, sid, e.fake.AuthToken()); st/100 != 2 {
 		e.t.Fatalf("webhook %q from %s: HTTP %d", body, phone, st)
@@ -148,7 +148,7 @@ func (e *cmdEnv) textOK(phone, body, sid string) {
 }
 
 // sentTo is the bodies the fake texted to phone that contain substr.
-func (e *cmdEnv) sentTo(phone, substr string) []string {
+func (e *e2eEnv) sentTo(phone, substr string) []string {
 	var out []string
 	for _, m := range e.fake.Sent() {
 		if m.To == phone && strings.Contains(m.Body, substr) {
@@ -160,7 +160,7 @@ func (e *cmdEnv) sentTo(phone, substr string) []string {
 
 // waitSent waits until at least n texts to phone contain substr, and
 // returns them.
-func (e *cmdEnv) waitSent(phone, substr string, n int) []string {
+func (e *e2eEnv) waitSent(phone, substr string, n int) []string {
 	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -180,7 +180,7 @@ func (e *cmdEnv) waitSent(phone, substr string, n int) []string {
 	}
 }
 
-func (e *cmdEnv) allSent() string {
+func (e *e2eEnv) allSent() string {
 	var b strings.Builder
 	for _, m := range e.fake.Sent() {
 		fmt.Fprintf(&b, "\n  → %s: %q", m.To, m.Body)
@@ -189,7 +189,7 @@ func (e *cmdEnv) allSent() string {
 }
 
 // produce writes records and waits for them to be acknowledged.
-func (e *cmdEnv) produce(recs ...*kgo.Record) {
+func (e *e2eEnv) produce(recs ...*kgo.Record) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -199,7 +199,7 @@ func (e *cmdEnv) produce(recs ...*kgo.Record) {
 }
 
 // event produces ev on events and on occupancy, as presence does.
-func (e *cmdEnv) event(ev schemas.PresenceEvent) {
+func (e *e2eEnv) event(ev schemas.PresenceEvent) {
 	e.t.Helper()
 	v, err := schemas.Marshal(&ev)
 	if err != nil {
@@ -212,7 +212,7 @@ func (e *cmdEnv) event(ev schemas.PresenceEvent) {
 }
 
 // usage produces u on the usage view, as presence does.
-func (e *cmdEnv) usage(u presence.Usage) {
+func (e *e2eEnv) usage(u presence.Usage) {
 	e.t.Helper()
 	v, err := u.MarshalBinary()
 	if err != nil {
@@ -222,57 +222,72 @@ func (e *cmdEnv) usage(u presence.Usage) {
 }
 
 func TestCommandsEndToEnd(t *testing.T) {
-	e := newCmdEnv(t)
+	e := newE2EEnv(t)
 	start := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 
 	t.Run("SubscribeThenVacatedTextsOnce", func(t *testing.T) {
 		e.t = t
-		e.textOK(adaPhone, "SUBSCRIBE lawn", "")
+		e.textOK(e2eAda, "SUBSCRIBE lawn", "")
 		// The subscription is in the table once its reply went out.
-		ack := e.waitSent(adaPhone, "", 1)
+		ack := e.waitSent(e2eAda, "", 1)
 		t.Logf("subscribe reply: %q", ack[0])
 		time.Sleep(2 * time.Second) // the rules operator's subscriptions table catches up
-		before := len(e.sentTo(adaPhone, ""))
+		before := len(e.sentTo(e2eAda, ""))
 		ev := schemas.PresenceEvent{EventID: e.ns + "-lawn-vacated-1", ZoneID: "lawn", Type: schemas.Vacated,
 			Count: 0, Peak: 2, WindowStart: start, WindowEnd: start.Add(time.Minute),
 			Duration: 20 * time.Minute, EventTime: start.Add(time.Minute)}
 		e.event(ev)
-		e.waitSent(adaPhone, "", before+1)
-		got := e.sentTo(adaPhone, "")[before:]
+		e.waitSent(e2eAda, "", before+1)
+		got := e.sentTo(e2eAda, "")[before:]
 		if !strings.Contains(got[0], "Lawn") || !strings.Contains(strings.ToLower(got[0]), "free") {
 			t.Errorf("notification %q: want Lawn and free", got[0])
 		}
 		e.event(ev) // redelivered
 		time.Sleep(5 * time.Second)
-		if got := e.sentTo(adaPhone, "")[before:]; len(got) != 1 {
+		if got := e.sentTo(e2eAda, "")[before:]; len(got) != 1 {
 			t.Errorf("%d texts to Ada after the event and its redelivery, want 1: %q", len(got), got)
 		}
 	})
 
 	t.Run("StatusLawn", func(t *testing.T) {
 		e.t = t
-		before := len(e.sentTo(adaPhone, ""))
-		e.textOK(adaPhone, "STATUS lawn", "")
-		e.waitSent(adaPhone, "", before+1)
-		got := e.sentTo(adaPhone, "")[before:]
+		before := len(e.sentTo(e2eAda, ""))
+		e.textOK(e2eAda, "STATUS lawn", "")
+		e.waitSent(e2eAda, "", before+1)
+		got := e.sentTo(e2eAda, "")[before:]
 		if !strings.Contains(got[0], "Lawn") {
 			t.Errorf("status reply %q: want Lawn", got[0])
 		}
 		t.Logf("status reply: %q", got[0])
 	})
 
+	t.Run("StatusEveryZone", func(t *testing.T) {
+		e.t = t
+		before := len(e.sentTo(e2eAda, ""))
+		e.textOK(e2eAda, "STATUS", "")
+		e.waitSent(e2eAda, "", before+1)
+		time.Sleep(2 * time.Second) // a long reply may be sent as several texts
+		all := strings.Join(e.sentTo(e2eAda, "")[before:], "\n")
+		for _, name := range []string{"Lawn", "Footpath", "Crossing"} {
+			if !strings.Contains(all, name) {
+				t.Errorf("STATUS reply %q: want %s", all, name)
+			}
+		}
+		t.Logf("status of every zone: %q", all)
+	})
+
 	t.Run("ForgedSignatureAndReplay", func(t *testing.T) {
 		e.t = t
-		before := len(e.sentTo(adaPhone, ""))
-		if st := e.text(adaPhone, "STATUS walkway", "", "not-the-auth-token"); st != http.StatusForbidden {
+		before := len(e.sentTo(e2eAda, ""))
+		if st := e.text(e2eAda, "STATUS walkway", "", "not-the-auth-token"); st != http.StatusForbidden {
 			t.Errorf("forged signature: HTTP %d, want 403", st)
 		}
 		sid := fmt.Sprintf("SMreplay%024x", time.Now().UnixNano())
-		e.textOK(adaPhone, "STATUS crossing", sid)
-		e.textOK(adaPhone, "STATUS crossing", sid) // Twilio retries the webhook
-		e.waitSent(adaPhone, "", before+1)
+		e.textOK(e2eAda, "STATUS crossing", sid)
+		e.textOK(e2eAda, "STATUS crossing", sid) // Twilio retries the webhook
+		e.waitSent(e2eAda, "", before+1)
 		time.Sleep(5 * time.Second)
-		got := e.sentTo(adaPhone, "")[before:]
+		got := e.sentTo(e2eAda, "")[before:]
 		if len(got) != 1 {
 			t.Errorf("%d replies to a forged text and a replayed one, want 1: %q", len(got), got)
 		}
@@ -291,10 +306,10 @@ func TestCommandsEndToEnd(t *testing.T) {
 		at := start.Add(26 * time.Minute)
 		e.event(schemas.PresenceEvent{EventID: e.ns + "-lawn-occupied-2", ZoneID: "lawn", Type: schemas.Occupied,
 			Count: 1, Peak: 1, WindowStart: at.Add(-time.Minute), WindowEnd: at, OccupiedSince: at, EventTime: at})
-		got := e.waitSent(benPhone, "Cleaning needed: Lawn", 1)
+		got := e.waitSent(e2eBen, "Cleaning needed: Lawn", 1)
 		t.Logf("report: %q", got[0])
 		time.Sleep(3 * time.Second)
-		if got := e.sentTo(benPhone, "Cleaning needed"); len(got) != 1 {
+		if got := e.sentTo(e2eBen, "Cleaning needed"); len(got) != 1 {
 			t.Errorf("%d reports to Ben, want 1: %q", len(got), got)
 		}
 	})
