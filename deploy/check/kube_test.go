@@ -1,6 +1,8 @@
 package check
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +183,23 @@ func (e *copyError) Error() string {
 	return "deploy/" + strings.TrimPrefix(e.copy, "../") + " differs from deploy/" + strings.TrimPrefix(e.orig, "../") +
 		": kustomize reads only files inside its root, so it keeps a copy; update it: cp deploy/" +
 		strings.TrimPrefix(e.orig, "../") + " deploy/" + strings.TrimPrefix(e.copy, "../")
+}
+
+// The KEDA files are the ones testdata/KEDA.md records (taken from the module
+// zip by testdata/keda.sh), byte for byte.
+func TestKEDAFilesPinned(t *testing.T) {
+	notes, err := os.ReadFile("testdata/KEDA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{KEDACRDFile, KEDAKafkaMetadataFile} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := fmt.Sprintf("%x", sha256.Sum256(raw))
+		if !strings.Contains(string(notes), "`"+filepath.Base(f)+"`") || !strings.Contains(string(notes), sum) {
+			t.Errorf("%s has sha256 %s, which testdata/KEDA.md does not record: refresh it with testdata/keda.sh", f, sum)
+		}
+	}
 }
