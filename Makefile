@@ -14,7 +14,7 @@ NOCGO := ./topology/... ./schemas/... ./operators ./operators/runtime ./operator
 	./connectors/video ./connectors/console ./connectors/sms/...
 FUZZTIME ?= 60s
 
-.PHONY: help setup build dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean
+.PHONY: help setup build dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,8 +53,12 @@ fuzz: ## every fuzz target for FUZZTIME (default 60s)
 test: setup kafka-up ## everything CI runs: converter tests, short fuzzing, unit + integration tests on the real broker
 	CGO_ENABLED=0 $(GO) build $(NOCGO)
 	"$$(deploy/tools/venv.sh)/python" -m unittest discover -s deploy/model -p 'test_*.py'
+	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory fuzz-short
 	source $(KAFKA_ENV) && export KAFKA_BROKERS && CI=$${CI:-true} $(GO) test -tags integration -timeout 45m -count=1 ./...
+
+deploy-check: ## validate deploy/ offline: compose, kustomize builds, KEDA, Dockerfiles, Prometheus, and their agreement with the topology
+	cd deploy/check && $(GO) test ./...
 
 bench: setup kafka-up ## benchmarks against the real broker (see BENCHMARKS.md)
 	source $(KAFKA_ENV) && export KAFKA_BROKERS && $(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
