@@ -7,7 +7,9 @@
 #   ONNX Runtime     libonnxruntime.so.1 from npm onnxruntime-node (deploy/ort/fetch.sh)
 #   the model        NanoDet-g 416 converted to ONNX by deploy/model (deploy/model/fetch.sh)
 #   sample media     vtest.avi and test images from Debian packages (deploy/media/fetch.sh)
-# Usage: deploy/setup.sh [system|python|ort|model|media|all]   (default all)
+#   MinIO            the S3-compatible server the upload tests use, built from the Go module
+#                    proxy at a pinned version (deploy/minio/fetch.sh; ~5 min once, then cached)
+# Usage: deploy/setup.sh [system|python|ort|model|media|minio|all]   (default all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -37,12 +39,14 @@ case $step in
   ort) "$here/ort/fetch.sh" >/dev/null ;;
   model) "$here/model/fetch.sh" >/dev/null ;;
   media) "$here/media/fetch.sh" >/dev/null ;;
+  minio) "$here/minio/fetch.sh" >/dev/null ;;
   all)
     system
     "$here/tools/venv.sh" >/dev/null
     "$here/ort/fetch.sh" >/dev/null
     "$here/media/fetch.sh" >/dev/null
     "$here/model/fetch.sh" >/dev/null
+    "$here/minio/fetch.sh" >/dev/null
     ;;
-  *) echo "usage: $0 [system|python|ort|model|media|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [system|python|ort|model|media|minio|all]" >&2; exit 2 ;;
 esac

@@ -119,6 +119,7 @@ type Stats struct {
 	FramesRead    int64 // decoded from the source
 	FramesSent    int64 // handed to the sink
 	FramesDropped int64 // dropped by max_fps sampling
+	FramesSkipped int64 // resumed files: kept frames an earlier run sent, decoded but not sent again
 	BytesSent     int64 // JPEG bytes handed to the sink
 	Reconnects    int64 // live sources: times the source was (re)opened after a failure
 	FilesIngested int64 // watched directories: files done
@@ -130,6 +131,7 @@ func (s *Stats) add(o Stats) {
 	s.FramesRead += o.FramesRead
 	s.FramesSent += o.FramesSent
 	s.FramesDropped += o.FramesDropped
+	s.FramesSkipped += o.FramesSkipped
 	s.BytesSent += o.BytesSent
 	s.Reconnects += o.Reconnects
 	s.FilesIngested += o.FilesIngested
@@ -209,6 +211,57 @@ type Ingester struct {
 // sink reported it; an invalid config wraps ErrConfig. When ctx ends Ingest
 // returns ctx.Err() (with the Stats so far).
 func (in *Ingester) Ingest(ctx context.Context, src Source, cfg CameraConfig, sink Sink) (Stats, error) {
+	return in.ingest(ctx, cfg, sink, func(st *Stats) error {
+		switch src.Kind {
+		case KindFile:
+			return in.ingestFile(ctx, src, cfg, sink, st, Resume{})
+		case KindDir:
+			return in.watchDir(ctx, src, cfg, sink, st)
+		case KindStream, KindDevice:
+			return in.ingestLive(ctx, src, cfg, sink, st)
+		}
+		return fmt.Errorf("%w: unknown source kind %v", ErrConfig, src.Kind)
+	})
+}
+
+// Resume continues a file's ingest where an earlier, interrupted one stopped,
+// and reports progress so that the next one can.
+type Resume struct {
+	// From is the seq of the first frame to send. The kept frames before it
+	// are decoded — the sampler sees the same timestamps, so the same frames
+	// are kept and numbered as before — but not encoded or sent again.
+	From int64
+	// Every is how many frames are sent between checkpoints (default 50).
+	Every int64
+	// Checkpoint, when set, is called every Every sent frames once Sink.Flush
+	// returned: every frame with a seq below next is delivered. An error
+	// stops the ingest and is returned.
+	Checkpoint func(ctx context.Context, next int64) error
+}
+
+func (r Resume) every() int64 {
+	if r.Every <= 0 {
+		return 50
+	}
+	return r.Every
+}
+
+// IngestFile is Ingest of one KindFile source that starts at res.From and
+// checkpoints its progress through res.Checkpoint.
+func (in *Ingester) IngestFile(ctx context.Context, src Source, cfg CameraConfig, sink Sink, res Resume) (Stats, error) {
+	return in.ingest(ctx, cfg, sink, func(st *Stats) error {
+		switch {
+		case src.Kind != KindFile:
+			return fmt.Errorf("%w: IngestFile of a %v source", ErrConfig, src.Kind)
+		case res.From < 0:
+			return fmt.Errorf("%w: resume from frame %d", ErrConfig, res.From)
+		}
+		return in.ingestFile(ctx, src, cfg, sink, st, res)
+	})
+}
+
+// ingest checks cfg, runs body and flushes the sink, even after ctx ended.
+func (in *Ingester) ingest(ctx context.Context, cfg CameraConfig, sink Sink, body func(*Stats) error) (Stats, error) {
 	start := in.clock().Now()
 	var st Stats
 	err := cfg.Validate()
@@ -216,16 +269,7 @@ func (in *Ingester) Ingest(ctx context.Context, src Source, cfg CameraConfig, si
 		if in.Opener == nil {
 			err = fmt.Errorf("%w: Ingester.Opener is nil", ErrConfig)
 		} else {
-			switch src.Kind {
-			case KindFile:
-				err = in.ingestFile(ctx, src, cfg, sink, &st)
-			case KindDir:
-				err = in.watchDir(ctx, src, cfg, sink, &st)
-			case KindStream, KindDevice:
-				err = in.ingestLive(ctx, src, cfg, sink, &st)
-			default:
-				err = fmt.Errorf("%w: unknown source kind %v", ErrConfig, src.Kind)
-			}
+			err = body(&st)
 		}
 	}
 	ft := in.FlushTimeout
@@ -255,7 +299,7 @@ func (in *Ingester) logger() *slog.Logger {
 	return in.Logger
 }
 
-func (in *Ingester) ingestFile(ctx context.Context, src Source, cfg CameraConfig, sink Sink, st *Stats) error {
+func (in *Ingester) ingestFile(ctx context.Context, src Source, cfg CameraConfig, sink Sink, st *Stats, res Resume) error {
 	base := cfg.StartTime
 	if base.IsZero() {
 		fi, err := os.Stat(src.Location)
@@ -270,14 +314,14 @@ func (in *Ingester) ingestFile(ctx context.Context, src Source, cfg CameraConfig
 	}
 	defer capt.Close()
 	log := in.logger().With("camera", cfg.CameraID, "source", src.String())
-	log.Info("ingesting file", "frames", info.FrameCount, "fps", info.FPS, "width", info.Width, "height", info.Height)
+	log.Info("ingesting file", "frames", info.FrameCount, "fps", info.FPS, "width", info.Width, "height", info.Height, "from_seq", res.From)
 	var bar ProgressBar
 	if in.NewProgress != nil {
 		bar = in.NewProgress(src, info.FrameCount)
 	}
 	var seq int64
 	r := &run{in: in, src: src, cfg: cfg, sink: sink, st: st, seq: &seq, bar: bar, info: info,
-		base: base.UTC(), sampler: NewSampler(cfg.MaxFPS)}
+		base: base.UTC(), sampler: NewSampler(cfg.MaxFPS), res: res}
 	if cfg.Realtime {
 		r.pacer = NewPacer(in.clock())
 	}
@@ -289,7 +333,7 @@ func (in *Ingester) ingestFile(ctx context.Context, src Source, cfg CameraConfig
 		err = nil
 	}
 	if err == nil {
-		log.Info("file done", "read", st.FramesRead, "sent", st.FramesSent, "dropped", st.FramesDropped)
+		log.Info("file done", "read", st.FramesRead, "sent", st.FramesSent, "dropped", st.FramesDropped, "skipped", st.FramesSkipped)
 	}
 	return err
 }
@@ -375,6 +419,8 @@ type run struct {
 	live    bool
 	epoch   time.Time // live: wall time the sampler counts from
 	base    time.Time // file: capture time of container time 0
+	res     Resume    // file: where to start, how to checkpoint
+	pending int64     // frames sent since the last checkpoint
 }
 
 // stream reads frames until the capture fails (a *CaptureError, or io.EOF at
@@ -418,6 +464,11 @@ func (r *run) stream(ctx context.Context, capt Capture) error {
 			r.in.Metrics.frame(r.cfg.CameraID, false, 0)
 			continue
 		}
+		if *r.seq < r.res.From { // an earlier run sent it
+			*r.seq++
+			r.st.FramesSkipped++
+			continue
+		}
 		if r.pacer != nil {
 			if err := r.pacer.Wait(ctx, ts); err != nil {
 				return err
@@ -448,8 +499,27 @@ func (r *run) stream(ctx context.Context, capt Capture) error {
 		r.st.FramesSent++
 		r.st.BytesSent += int64(len(img.Data))
 		r.in.Metrics.frame(r.cfg.CameraID, true, len(img.Data))
+		if err := r.checkpoint(ctx); err != nil {
+			return err
+		}
 		if r.in.Limit > 0 && *r.seq >= r.in.Limit {
 			return errLimit
 		}
 	}
+}
+
+// checkpoint reports progress every Resume.Every sent frames, once they are
+// delivered.
+func (r *run) checkpoint(ctx context.Context) error {
+	if r.res.Checkpoint == nil {
+		return nil
+	}
+	if r.pending++; r.pending < r.res.every() {
+		return nil
+	}
+	if err := r.sink.Flush(ctx); err != nil {
+		return err
+	}
+	r.pending = 0
+	return r.res.Checkpoint(ctx, *r.seq)
 }

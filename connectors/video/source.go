@@ -56,11 +56,19 @@ type Source struct {
 	// Device is the V4L2 index N of /dev/videoN for KindDevice, -1 when the
 	// device was named by another path (e.g. /dev/v4l/by-id/...).
 	Device int
+	// Name, when set, is what String returns instead of Location: a file
+	// downloaded from object storage is read from a temporary path but its
+	// frames name the object (s3://bucket/key), which does not change when a
+	// restarted ingest downloads it again.
+	Name string
 }
 
-// String is the source as it appears in Frame.Source and in logs: stream
-// passwords are redacted.
+// String is the source as it appears in Frame.Source and in logs: Name when
+// set, else Location with stream passwords redacted.
 func (s Source) String() string {
+	if s.Name != "" {
+		return s.Name
+	}
 	if s.Kind == KindStream {
 		if u, err := url.Parse(s.Location); err == nil {
 			return u.Redacted()
