@@ -145,7 +145,9 @@ func newCmdEnv(t *testing.T) *cmdEnv {
 }
 
 // commandTopology is deploy/topology.yaml in namespace ns, with a cleaning
-// policy a test reaches in two visits and sms-out sending 20 texts a second.
+// policy a test reaches in two visits, no cooldown (which would hold back a
+// redelivered event's second text by itself: the test is of rules' state),
+// and sms-out sending 20 texts a second.
 func commandTopology(t *testing.T, ns string) []byte {
 	b, err := os.ReadFile("../deploy/topology.yaml")
 	if err != nil {
@@ -163,6 +165,7 @@ func commandTopology(t *testing.T, ns string) []byte {
 		switch name {
 		case "rules":
 			cfg := lookupKey(op, "config")
+			setKey(cfg, "cooldown", "0s")
 			setKey(cfg, "visits", "2")
 			deleteKey(cfg, "person_minutes")
 			deleteKey(cfg, "hours_occupied")
@@ -493,10 +496,11 @@ func (e *cmdEnv) waitCommand(id string) busCommand {
 			return false, err
 		}
 		cs := e.commands(byID(id))
-		if len(cs) > 0 {
-			found = cs[0]
+		if len(cs) == 0 {
+			return false, fmt.Errorf("no command %s on the bus", id)
 		}
-		return len(cs) > 0, nil
+		found = cs[0]
+		return true, nil
 	})
 	return found
 }
@@ -517,10 +521,10 @@ func (e *cmdEnv) waitProcessed(operator string, rec *kgo.Record) {
 			return false, err
 		}
 		o, ok := offs.Lookup(rec.Topic, rec.Partition)
-		if !ok || o.Err != nil {
-			return false, fmt.Errorf("%s has no offset of %s[%d] yet", group, rec.Topic, rec.Partition)
+		if !ok || o.Err != nil || o.At <= rec.Offset {
+			return false, fmt.Errorf("%s has not committed past %s[%d]@%d (at %d)", group, rec.Topic, rec.Partition, rec.Offset, o.At)
 		}
-		return o.At > rec.Offset, nil
+		return true, nil
 	})
 }
 
@@ -544,16 +548,13 @@ func bodies(msgs []twiliofake.Message) []string {
 	return out
 }
 
-// waitTexts waits until phone got n texts, and returns them.
-func (e *cmdEnv) waitTexts(phone string, n int) []twiliofake.Message {
-	e.t.Helper()
-	kafkatest.WaitFor(e.t, 60*time.Second, func() (bool, error) {
-		if err := e.alive(); err != nil {
-			return false, err
-		}
-		return len(e.texts(phone)) >= n, nil
-	})
-	return e.texts(phone)
+// sentSoFar is the fake's texts, for a failure's message.
+func (e *cmdEnv) sentSoFar() string {
+	var b strings.Builder
+	for _, m := range e.fake.Sent() {
+		fmt.Fprintf(&b, "\n  → %s: %q", m.To, m.Body)
+	}
+	return b.String()
 }
 
 // sent is the sent log's entry of the send_sms id, if any.
@@ -582,8 +583,10 @@ func (e *cmdEnv) waitSent(id string) twiliofake.Message {
 			return false, err
 		}
 		var ok bool
-		entry, ok = e.sent(id)
-		return ok && entry.State == smsout.StateSent, nil
+		if entry, ok = e.sent(id); !ok || entry.State != smsout.StateSent {
+			return false, fmt.Errorf("send_sms %s not sent (sent log: %+v); the fake's texts: %s", id, entry, e.sentSoFar())
+		}
+		return true, nil
 	})
 	var mine []twiliofake.Message
 	var twins int
