@@ -64,7 +64,8 @@ const (
 )
 
 // publicURL is the webhook's URL as Twilio would call it: what is signed.
-// corb sms serve listens elsewhere (a free port), as behind a proxy.
+// corb sms serve listens elsewhere (a port it picks, read from its log),
+// as behind a proxy.
 const publicURL = "https://sms.corb.test/twilio/sms"
 
 // cmdEnv is the command half of the default topology in a namespace of its
@@ -165,6 +166,9 @@ func commandTopology(t *testing.T, ns string) []byte {
 		switch name {
 		case "rules":
 			cfg := lookupKey(op, "config")
+			if cfg == nil {
+				t.Fatal("deploy/topology.yaml: the rules operator has no config to lower the policy of")
+			}
 			setKey(cfg, "cooldown", "0s")
 			setKey(cfg, "visits", "2")
 			deleteKey(cfg, "person_minutes")
@@ -228,7 +232,8 @@ func (e *cmdEnv) startRules() {
 	e.procs.rulesRuns++
 }
 
-// alive fails with the log of a process that stopped.
+// alive is an error wrapping kafkatest.ErrGiveUp, with the process's log,
+// once one of the processes has stopped.
 func (e *cmdEnv) alive() error {
 	for _, p := range []*proc{e.procs.rules, e.procs.handlers, e.procs.serve} {
 		if err := p.exited(); err != nil {
