@@ -128,7 +128,7 @@ func checkTopologyJob(m *Manifests, secrets map[string]bool) []error {
 	for _, j := range m.Jobs {
 		c, err := corbContainer(&j.Spec.Template.Spec)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Job %s: %v", j.Name, err))
+			errs = append(errs, fmt.Errorf("a Job, %s: %v", j.Name, err))
 			continue
 		}
 		if slices.Equal(c.Args, []string{"topology", "apply"}) {
