@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -281,13 +282,13 @@ func testWebhookRefusals(e *cmdEnv) {
 	var refused []string
 	for _, c := range []struct {
 		what string
-		sign func(f map[string][]string) string
-		edit func(f map[string][]string)
+		sign func(f url.Values) string
+		edit func(f url.Values)
 	}{
-		{"forged", func(f map[string][]string) string { return twiliofake.Sign("n0tth3t0k3n", publicURL, f) }, nil},
-		{"tampered", func(f map[string][]string) string { return twiliofake.Sign(token, publicURL, f) }, func(f map[string][]string) { f["Body"] = []string{"STATUS"} }},
-		{"missing", func(map[string][]string) string { return "" }, nil},
-		{"signed for another URL", func(f map[string][]string) string {
+		{"forged", func(f url.Values) string { return twiliofake.Sign("n0tth3t0k3n", publicURL, f) }, nil},
+		{"tampered", func(f url.Values) string { return twiliofake.Sign(token, publicURL, f) }, func(f url.Values) { f["Body"] = []string{"STATUS"} }},
+		{"missing", func(url.Values) string { return "" }, nil},
+		{"signed for another URL", func(f url.Values) string {
 			return twiliofake.Sign(token, "http://127.0.0.1/twilio/sms", f)
 		}, nil},
 	} {
