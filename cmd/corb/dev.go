@@ -44,6 +44,7 @@ library and the sample media: 'make dev' fetches them first.`,
 			&cli.FloatFlag{Name: "max-fps", Usage: "sample the video down to this many frames per second (0: every frame)"},
 			&cli.IntFlag{Name: "max-frames", Usage: "stop ingesting after this many frames (0: the whole video)"},
 			&cli.BoolFlag{Name: "follow", Usage: "keep running after the video is done, until Ctrl-C"},
+			&cli.StringFlag{Name: "dashboard", Usage: "address of the live web page (loopback; a free port if taken; empty: none)", Value: defaultDashboardAddr},
 		}, logFlags()...),
 		Action: runDev,
 	}
@@ -110,6 +111,11 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopDashboard, err := devDashboard(ctx, cmd.String("dashboard"), spec, bs, log, out)
+	if err != nil {
+		return err
+	}
+	defer stopDashboard()
 	tap, err := console.NewTap(bs, tapTopics(spec), out, 2*time.Second)
 	if err != nil {
 		return err
