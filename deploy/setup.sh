@@ -23,6 +23,7 @@ system() {
   command -v mvn >/dev/null || need_apt+=(maven)
   command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
   command -v npm >/dev/null || need_apt+=(npm)
+  command -v chromium >/dev/null || need_apt+=(chromium)   # the dashboard's browser tests (chromedp)
   if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} with apt-get" >&2
     local sudo=""
