@@ -144,7 +144,8 @@ func New(cfg Config) (*Dashboard, error) {
 	if conf.Cameras == nil {
 		conf.Cameras = []cameraGeometry{}
 	}
-	d.status = statusMsg{Brokers: conf.Brokers, Since: cfg.Now().UTC(), Message: "Connecting to Kafka at " + conf.Brokers + "…"}
+	d.status = statusMsg{Brokers: conf.Brokers, Since: cfg.Now().UTC()}
+	d.status.Message = bannerText(d.status)
 	model := newModel(conf)
 	model.status = d.status
 	d.hub = newHub(model, cfg.ClientQueue, m)
@@ -171,11 +172,13 @@ func (d *Dashboard) Ready() error {
 	return nil
 }
 
-// setStatus changes what the banner says and tells the pages, when it changed.
+// setStatus changes the status, and so what the banner says, and tells the
+// pages when that changed.
 func (d *Dashboard) setStatus(fn func(*statusMsg)) {
 	d.mu.Lock()
 	s := d.status
 	fn(&s)
+	s.Message = bannerText(s)
 	changed := s.OK != d.status.OK || s.Message != d.status.Message
 	d.status = s
 	d.mu.Unlock()
@@ -194,11 +197,11 @@ func (d *Dashboard) setStatus(fn func(*statusMsg)) {
 }
 
 // bannerText is what the page says about the broker: "" when all is well.
-func bannerText(s statusMsg, lastErr error) string {
+func bannerText(s statusMsg) string {
 	switch {
-	case !s.OK && lastErr != nil:
+	case !s.OK && s.err != nil:
 		return fmt.Sprintf("Kafka at %s is unreachable since %s; retrying (%v)", s.Brokers,
-			s.Since.Local().Format("2006-01-02 15:04:05 MST"), lastErr)
+			s.Since.Local().Format("2006-01-02 15:04:05 MST"), s.err)
 	case !s.OK:
 		return "Connecting to Kafka at " + s.Brokers + "…"
 	case len(s.Missing) > 0:
@@ -220,11 +223,11 @@ func (d *Dashboard) Run(ctx context.Context) error {
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	wg.Go(func() { d.watch(ctx, cl) })
 	wg.Go(func() { d.assign(ctx, cl) })
-	defer wg.Wait()
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -255,8 +258,7 @@ func (d *Dashboard) watch(ctx context.Context, cl *kgo.Client) {
 			if (err == nil) != s.OK { // a first failure keeps the start: unreachable since then
 				s.Since = now
 			}
-			s.OK = err == nil
-			s.Message = bannerText(*s, err)
+			s.OK, s.err = err == nil, err
 		})
 		select {
 		case <-ctx.Done():
@@ -290,7 +292,7 @@ func (d *Dashboard) assign(ctx context.Context, cl *kgo.Client) {
 			for _, t := range missing {
 				names = append(names, d.logical[t])
 			}
-			d.setStatus(func(s *statusMsg) { s.Missing = names; s.Message = bannerText(*s, nil) })
+			d.setStatus(func(s *statusMsg) { s.Missing = names })
 		}
 		if len(pending) == 0 {
 			return

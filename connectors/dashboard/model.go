@@ -126,6 +126,7 @@ type statusMsg struct {
 	Since   time.Time `json:"since"`
 	Message string    `json:"message"` // what the banner says; "" when OK
 	Missing []string  `json:"missing,omitempty"`
+	err     error     // the last ping's, while not OK
 }
 
 type snapshotMsg struct {
