@@ -107,8 +107,9 @@ func waitPage(t *testing.T, ctx context.Context, what, predicate string) {
 	}
 }
 
-// screenshot saves the whole page as PNG in CORB_TEST_LOGDIR (else the
-// test's temporary directory) and returns the file.
+// screenshot saves the whole page as PNG in CORB_TEST_LOGDIR, else in the
+// test's artifact directory (kept under -outputdir with go test -artifacts),
+// and returns the file.
 func screenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -117,7 +118,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) string {
 	}
 	dir := os.Getenv("CORB_TEST_LOGDIR")
 	if dir == "" {
-		dir = t.TempDir()
+		dir = t.ArtifactDir()
 	}
 	file := filepath.Join(dir, name)
 	if err := os.WriteFile(file, png, 0o644); err != nil {
