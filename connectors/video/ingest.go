@@ -122,12 +122,13 @@ type Stats struct {
 	FramesSkipped int64 // resumed files: kept frames an earlier run sent, decoded but not sent again
 	BytesSent     int64 // JPEG bytes handed to the sink
 	Reconnects    int64 // live sources: times the source was (re)opened after a failure
-	FilesIngested int64 // watched directories: files done
-	FilesFailed   int64 // watched directories: files that could not be read
+	FilesIngested int64 // watched directories and object stores: files (objects) done
+	FilesFailed   int64 // watched directories and object stores: files (objects) that could not be read
 	Elapsed       time.Duration
 }
 
-func (s *Stats) add(o Stats) {
+// Add adds the counts of o (not Elapsed) to s.
+func (s *Stats) Add(o Stats) {
 	s.FramesRead += o.FramesRead
 	s.FramesSent += o.FramesSent
 	s.FramesDropped += o.FramesDropped

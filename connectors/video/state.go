@@ -146,10 +146,14 @@ func (s *DirState) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("video: encode watch state: %w", err)
 	}
-	return writeFileAtomic(path, b)
+	return WriteFileAtomic(path, b)
 }
 
-func writeFileAtomic(path string, b []byte) (err error) {
+// WriteFileAtomic replaces the file at path with b (creating its directory):
+// written to a temporary file beside it, synced and renamed, so a crash
+// leaves the old file or the new one, never a torn one. Ingest's state files
+// (watched directories, object stores) are written this way.
+func WriteFileAtomic(path string, b []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("video: state dir: %w", err)

@@ -121,7 +121,7 @@ func (in *Ingester) ingestDropped(ctx context.Context, dir Source, key FileKey, 
 	file := Source{Kind: KindFile, Location: filepath.Join(dir.Location, key.Name), Device: -1}
 	var fst Stats
 	err := in.ingestFile(ctx, file, cfg, sink, &fst, Resume{})
-	st.add(fst)
+	st.Add(fst)
 	out := FileOutcome{FileKey: key, IngestedAt: in.clock().Now().UTC(), Frames: fst.FramesSent}
 	var ce *CaptureError
 	switch {
