@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,9 +88,8 @@ type minioServer struct {
 func startMinio(t *testing.T, env ...string) *minioServer {
 	t.Helper()
 	bin := minioBinary(t)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--quiet")
+	addr := e2eFreeAddr(t)
+	cmd := exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", e2eFreeAddr(t), "--quiet")
 	cmd.Env = append(os.Environ(), append([]string{"MINIO_ROOT_USER=" + minioUser, "MINIO_ROOT_PASSWORD=" + minioPassword,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off"}, env...)...)
 	log := &syncBuffer{}
@@ -134,16 +132,6 @@ func startMinio(t *testing.T, env ...string) *minioServer {
 	}
 	s.client = c
 	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // useStore points corb's AWS settings at the server, as a user would.

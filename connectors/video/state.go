@@ -97,14 +97,22 @@ func ParseDirState(b []byte) (*DirState, error) {
 
 // LoadDirState reads the state file at path; a missing file is an empty state.
 func LoadDirState(path, dir string) (*DirState, error) {
+	return LoadStateFile(path, ParseDirState, func() *DirState {
+		return &DirState{Version: stateVersion, Dir: dir, index: map[FileKey]int{}}
+	})
+}
+
+// LoadStateFile reads the state file at path with parse; a missing file is
+// empty(). Errors name the file.
+func LoadStateFile[S any](path string, parse func([]byte) (*S, error), empty func() *S) (*S, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &DirState{Version: stateVersion, Dir: dir, index: map[FileKey]int{}}, nil
+		return empty(), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("video: read watch state: %w", err)
+		return nil, fmt.Errorf("video: read state: %w", err)
 	}
-	s, err := ParseDirState(b)
+	s, err := parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -42,30 +42,26 @@ type notification struct {
 }
 
 type record struct {
-	EventName string `json:"eventName"`
-	S3        struct {
-		Bucket struct {
-			Name string `json:"name"`
-		} `json:"bucket"`
-		Object struct {
-			Key       string `json:"key"`
-			Size      int64  `json:"size"`
-			ETag      string `json:"eTag"`
-			Sequencer string `json:"sequencer"`
-		} `json:"object"`
-	} `json:"s3"`
+	EventName string     `json:"eventName"`
+	S3        objectBody `json:"s3"`
 }
 
-type eventBridgeBody struct {
+// objectBody is the bucket and object of both shapes (encoding/json matches
+// S3's "eTag" and EventBridge's "etag" alike).
+type objectBody struct {
 	Bucket struct {
 		Name string `json:"name"`
 	} `json:"bucket"`
 	Object struct {
 		Key       string `json:"key"`
 		Size      int64  `json:"size"`
-		ETag      string `json:"etag"`
+		ETag      string `json:"eTag"`
 		Sequencer string `json:"sequencer"`
 	} `json:"object"`
+}
+
+type eventBridgeBody struct {
+	objectBody
 	Reason string `json:"reason"`
 }
 

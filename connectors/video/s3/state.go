@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -119,16 +117,11 @@ func ParseState(b []byte) (*State, error) {
 // A file written for another store is refused.
 func LoadState(path, endpoint string, loc Location, topic string) (*State, error) {
 	id := storeID(endpoint, loc, topic)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: stateVersion, Store: id, index: map[ObjectKey]int{}}, nil
-	}
+	s, err := video.LoadStateFile(path, ParseState, func() *State {
+		return &State{Version: stateVersion, Store: id, index: map[ObjectKey]int{}}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("s3: read watch state: %w", err)
-	}
-	s, err := ParseState(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	if s.Store != id {
 		return nil, fmt.Errorf("%s: %w: written for %q, not %q", path, ErrBadState, s.Store, id)
