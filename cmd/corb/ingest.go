@@ -200,7 +200,7 @@ func runIngest(ctx context.Context, cmd *cli.Command) error {
 			run: func(ctx context.Context) (video.Stats, error) { return in.Ingest(ctx, src, cfg, sink) }})
 	}
 	if len(buckets) > 0 {
-		bjobs, closeAll, err := bucketJobs(cmd, log, spec, topic, bks, buckets, in, base, rules, stateDir, sink)
+		bjobs, closeAll, err := bucketJobs(ctx, cmd, log, spec, topic, bks, buckets, in, base, rules, stateDir, sink)
 		if err != nil {
 			return err
 		}
@@ -331,7 +331,7 @@ func ingestSources(cmd *cli.Command) ([]video.Source, []bucket, error) {
 // bucketJobs connects to the object store (and, to watch, to the frames
 // topic and the events topic) and returns a job per bucket source, and what
 // closes the connections.
-func bucketJobs(cmd *cli.Command, log *slog.Logger, spec *topology.Spec, topic string, bks []string,
+func bucketJobs(ctx context.Context, cmd *cli.Command, log *slog.Logger, spec *topology.Spec, topic string, bks []string,
 	buckets []bucket, in *video.Ingester, base video.CameraConfig, rules video.SuffixRules, stateDir string, sink video.Sink,
 ) (jobs []ingestJob, closeAll func(), err error) {
 	var closers []func()
@@ -357,7 +357,7 @@ func bucketJobs(cmd *cli.Command, log *slog.Logger, spec *topology.Spec, topic s
 	if err := rule.Validate(); err != nil {
 		return nil, nil, err
 	}
-	ccfg, err := s3.Resolve(s3.Overrides{EndpointURL: cmd.String("endpoint-url"), Region: cmd.String("region"), Profile: cmd.String("profile")})
+	ccfg, err := s3.Resolve(ctx, s3.Overrides{EndpointURL: cmd.String("endpoint-url"), Region: cmd.String("region"), Profile: cmd.String("profile")})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,9 +1,11 @@
 package s3
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -56,7 +58,9 @@ type ClientConfig struct {
 //	             and AWS_CONFIG_FILE; static keys, SSO, credential_process); the container
 //	             or instance role (not when AWS_EC2_METADATA_DISABLED=true); else unsigned
 //	             requests (public buckets).
-func Resolve(o Overrides) (ClientConfig, error) {
+//
+// ctx bounds the requests some providers make (SSO, instance role).
+func Resolve(ctx context.Context, o Overrides) (ClientConfig, error) {
 	cfg := ClientConfig{Profile: firstNonEmpty(o.Profile, os.Getenv("AWS_PROFILE"), "default")}
 	prof, err := loadConfigProfile(cfg.Profile)
 	if err != nil {
@@ -84,8 +88,9 @@ func Resolve(o Overrides) (ClientConfig, error) {
 			chain = append(chain, source{"instance role", &credentials.IAM{}})
 		}
 	}
+	cc := &credentials.CredContext{Client: http.DefaultClient, Context: ctx}
 	for _, s := range chain {
-		v, err := s.p.Retrieve()
+		v, err := s.p.RetrieveWithCredContext(cc)
 		if err != nil || v.AccessKeyID == "" || v.SecretAccessKey == "" {
 			continue
 		}

@@ -1,10 +1,14 @@
 package s3
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // awsVars are every variable Resolve (or minio-go's providers under it)
@@ -141,14 +145,14 @@ func TestResolve(t *testing.T) {
 				}
 				t.Setenv(k, v)
 			}
-			cfg, err := Resolve(c.o)
+			cfg, err := Resolve(context.Background(), c.o)
 			if !errors.Is(err, c.err) {
 				t.Fatalf("Resolve: %v, want %v", err, c.err)
 			}
 			if err != nil {
 				return
 			}
-			v, err := cfg.Creds.Get()
+			v, err := cfg.Creds.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
 			if err != nil {
 				t.Fatal(err)
 			}
