@@ -37,7 +37,7 @@ type ClientConfig struct {
 	Region   string // "" = asked of the bucket
 	Profile  string
 	Creds    *credentials.Credentials
-	// CredsFrom says where the credentials came from, for logs: "flags",
+	// CredsFrom says where the credentials came from, for logs:
 	// "environment", "shared files (profile P)", "instance role" or
 	// "none (anonymous)". Never the credentials themselves.
 	CredsFrom string
