@@ -3,6 +3,12 @@
 // the readiness probe of deploy/kafka/kafka.sh.
 //
 //	go run ./deploy/kafka/ready -brokers 127.0.0.1:9092 -timeout 60s
+//	go run ./deploy/kafka/ready -brokers 127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094 -want-brokers 3
+//	go run ./deploy/kafka/ready -brokers 127.0.0.1:9093 -node-id 2
+//
+// -want-brokers N waits until N brokers are listed; -node-id K until broker K
+// is (a KRaft broker is listed once the controller has unfenced it, that is,
+// once it has caught up with the metadata log after a restart).
 //
 // Exit status 0 means ready; 1 means the deadline passed (the last error is
 // printed); 2 means bad flags. With -free-ports N it instead prints N distinct
@@ -17,6 +23,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
 	freePorts := fs.Int("free-ports", 0, "print this many distinct free TCP ports on 127.0.0.1 and exit")
+	want := fs.Int("want-brokers", 1, "wait until metadata lists at least this many brokers")
+	nodeID := fs.Int("node-id", -1, "wait until metadata lists the broker with this node id")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -53,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	desc, err := waitReady(ctx, strings.Split(*brokers, ","))
+	desc, err := waitReady(ctx, strings.Split(*brokers, ","), readiness{brokers: *want, nodeID: int32(*nodeID)})
 	if err != nil {
 		fmt.Fprintf(stderr, "ready: %s not ready after %s: %v\n", *brokers, *timeout, err)
 		return 1
@@ -79,8 +88,14 @@ func pickFreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// waitReady polls metadata until it lists a broker and a controller or ctx ends.
-func waitReady(ctx context.Context, seeds []string) (string, error) {
+// readiness is what a metadata response must show.
+type readiness struct {
+	brokers int   // at least this many brokers
+	nodeID  int32 // this broker among them, when >= 0
+}
+
+// waitReady polls metadata until it shows r (and a controller) or ctx ends.
+func waitReady(ctx context.Context, seeds []string, r readiness) (string, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DialTimeout(2*time.Second))
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
@@ -89,7 +104,7 @@ func waitReady(ctx context.Context, seeds []string) (string, error) {
 	adm := kadm.NewClient(cl)
 	var last error
 	for {
-		desc, err := probe(ctx, adm)
+		desc, err := probe(ctx, adm, r)
 		if err == nil {
 			return desc, nil
 		}
@@ -102,15 +117,18 @@ func waitReady(ctx context.Context, seeds []string) (string, error) {
 	}
 }
 
-func probe(ctx context.Context, adm *kadm.Client) (string, error) {
+func probe(ctx context.Context, adm *kadm.Client, r readiness) (string, error) {
 	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	m, err := adm.BrokerMetadata(actx)
 	if err != nil {
 		return "", err
 	}
-	if len(m.Brokers) == 0 || m.Controller < 0 {
-		return "", fmt.Errorf("%w: %d brokers, controller %d", errNotReady, len(m.Brokers), m.Controller)
+	if len(m.Brokers) == 0 || len(m.Brokers) < r.brokers || m.Controller < 0 {
+		return "", fmt.Errorf("%w: %d brokers (want %d), controller %d", errNotReady, len(m.Brokers), max(r.brokers, 1), m.Controller)
+	}
+	if r.nodeID >= 0 && !slices.ContainsFunc(m.Brokers, func(b kadm.BrokerDetail) bool { return b.NodeID == r.nodeID }) {
+		return "", fmt.Errorf("%w: broker %d not among %v", errNotReady, r.nodeID, m.Brokers.NodeIDs())
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "cluster=%s controller=%d brokers=", m.Cluster, m.Controller)
