@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 NOCGO := ./topology/... ./schemas/... ./operators ./operators/runtime ./operators/runtimetest ./operators/kind ./operators/partition ./operators/admin ./operators/passthrough \
 	./operators/zones ./operators/presence ./operators/table ./operators/metrics ./operators/detect/model \
 	./operators/directory ./operators/rules ./operators/commands ./operators/cleaning/... ./operators/smsout \
-	./connectors/video ./connectors/console ./connectors/sms/... ./connectors/dashboard
+	./connectors/video ./connectors/console ./connectors/sms/... ./connectors/dashboard ./connectors/dlq
 FUZZTIME ?= 60s
 
 .PHONY: help setup build dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean deploy-check
