@@ -176,6 +176,17 @@ func serveDashboard(ctx context.Context, d *dashboard.Dashboard, ln net.Listener
 // devDashboard starts the dashboard inside corb dev on addr (none when
 // empty), or on a free port of its host when addr is taken: a second corb dev
 // still gets one. It prints the address; stop ends it and waits.
+// listenOrFree listens on addr, or on a free port of its host when addr's
+// port is taken: corb dev's pages and webhook need an address, not that one.
+func listenOrFree(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(addr)
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	}
+	return ln, err
+}
+
 func devDashboard(ctx context.Context, addr string, spec *topology.Spec, bs []string, log *slog.Logger, out io.Writer) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
@@ -187,11 +198,7 @@ func devDashboard(ctx context.Context, addr string, spec *topology.Spec, bs []st
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		host, _, _ := net.SplitHostPort(addr)
-		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
-	}
+	ln, err := listenOrFree(addr)
 	if err != nil {
 		return nil, fmt.Errorf("--dashboard: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,24 +21,45 @@ import (
 	"github.com/corb-dev/corb/connectors/video"
 	"github.com/corb-dev/corb/connectors/video/opencv"
 	"github.com/corb-dev/corb/operators/detect"
+	"github.com/corb-dev/corb/operators/zones"
+	"github.com/corb-dev/corb/schemas"
 	"github.com/corb-dev/corb/topology"
 )
+
+// demoSettings are corb dev's demo timings: over the 80 s sample a zone is
+// free for only about 9 s, and the building's defaults (VACATED after 30 s of
+// absence, a cleaning after 20 visits, one text per 10 minutes) would show
+// none of it.
+var demoSettings = []string{"presence.vacate_after=5s", "rules.visits=2", "rules.cooldown=0s"}
 
 func devCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "dev",
 		Usage: "run the whole pipeline in one process on an embedded broker and show what flows",
 		Description: `Starts an in-process Kafka broker (or uses --brokers), creates the topology's
-topics, runs every operator the topology names that this build provides (each
-with its replicas), ingests the sample video (the car park in vtest.avi) and
-shows what flows: frames and detections per second, people per frame, presence
-events and dead letters as they happen, and a summary at the end.
+topics, runs every operator of the topology (each with its replicas) and the
+SMS webhook connector, and ingests the sample video (the car park in
+vtest.avi) as camera vtest. Texts go to the console driver, never to Twilio.
 
-It stops when the video has been ingested and every operator has caught up,
-or runs on with --follow until Ctrl-C. Needs the model, the ONNX Runtime
-library and the sample media: 'make dev' fetches them first.`,
+The story it tells: a staff member (--staff, Ada in deploy/directory.yaml)
+texts SUBSCRIBE path-west before the video starts; people walk through the
+zones; each zone turns OCCUPIED, and the West path turns VACATED when it
+empties and OCCUPIED again, which texts Ada; she texts STATUS when a zone is
+first vacated; the second visit of the West path asks for a cleaning, whose
+report is texted to its cleaner. The demo timings (--set) make that happen
+within the 80 s video.
+
+While it runs it prints a line every 2 s (frames and detections per second,
+people per frame, each zone's state, events, commands and texts so far) and,
+as they happen, every change of a zone, every command and every text. It
+stops when the video has been ingested and every operator has caught up (or
+runs on with --follow until Ctrl-C), and prints a summary with the whole
+conversation. Logs go to --log-file.
+
+Needs the model, the ONNX Runtime library and the sample media: 'make dev'
+fetches them first.`,
 		Flags: append([]cli.Flag{
-			topologyFlag(), namespaceFlag(), brokersFlag(), adminFlag("127.0.0.1:9464"),
+			topologyFlag(), namespaceFlag(), brokersFlag(), adminFlag("127.0.0.1:9464"), settingsFlag(demoSettings...),
 			&cli.StringFlag{Name: "video", Usage: "video file to ingest (default: the cached vtest.avi)", Sources: cli.EnvVars("CORB_DEV_VIDEO")},
 			&cli.StringFlag{Name: "camera", Usage: "camera id of the ingested video", Value: "vtest"},
 			&cli.BoolFlag{Name: "realtime", Usage: "pace the video to its own frame rate instead of as fast as possible"},
@@ -45,13 +67,23 @@ library and the sample media: 'make dev' fetches them first.`,
 			&cli.IntFlag{Name: "max-frames", Usage: "stop ingesting after this many frames (0: the whole video)"},
 			&cli.BoolFlag{Name: "follow", Usage: "keep running after the video is done, until Ctrl-C"},
 			&cli.StringFlag{Name: "dashboard", Usage: "address of the live web page (loopback; a free port if taken; empty: none)", Value: defaultDashboardAddr},
+			&cli.StringFlag{Name: "sms-listen", Usage: "address of the SMS webhook, to text the demo with 'corb sms simulate' (loopback; a free port if taken; empty: none, and no staff member)", Value: "127.0.0.1:8080"},
+			&cli.StringFlag{Name: "staff", Usage: "`PHONE` of the simulated staff member, from the directory (empty: nobody texts)", Value: "+15550001"},
+			&cli.StringFlag{Name: "subscribe", Usage: "the `ZONE` the staff member subscribes to", Value: "path-west"},
+			&cli.StringFlag{Name: "log-file", Usage: "where the logs go (-: stderr)", Value: filepath.Join(os.TempDir(), "corb-dev.log")},
+			&cli.BoolFlag{Name: "verbose", Usage: "print every presence event, count changes too"},
 		}, logFlags()...),
 		Action: runDev,
 	}
 }
 
 func runDev(ctx context.Context, cmd *cli.Command) error {
-	log, err := newLogger(cmd)
+	logOut, closeLog, err := devLogFile(cmd.String("log-file"))
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	log, err := newLoggerTo(cmd, logOut)
 	if err != nil {
 		return err
 	}
@@ -89,6 +121,9 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 	created, drifted, inSync := plan.Counts()
 	fmt.Fprintf(out, "topology %s: namespace %q, %d topics created, %d already there (%d drifted)\n",
 		spec.File, spec.Namespace, created, inSync+drifted, drifted)
+	if set := cmd.StringSlice("set"); len(set) > 0 {
+		fmt.Fprintf(out, "settings: %s (--set)\n", strings.Join(set, " "))
+	}
 
 	// Operators: every one this build provides, with its replicas.
 	var planned []plannedOperator
@@ -103,11 +138,11 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 			planned = append(planned, plannedOperator{op: op, instance: id})
 		}
 	}
-	fmt.Fprintf(out, "running %d operator instances", len(planned))
+	fmt.Fprintf(out, "running %d operator instances of %d operators", len(planned), len(spec.Operators)-len(missing))
 	if len(missing) > 0 {
-		fmt.Fprintf(out, "; not in this build yet: %s", strings.Join(missing, ", "))
+		fmt.Fprintf(out, "; not in this build: %s", strings.Join(missing, ", "))
 	}
-	fmt.Fprintln(out)
+	fmt.Fprintf(out, "; logs in %s\n", cmd.String("log-file"))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -116,7 +151,17 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer stopDashboard()
-	tap, err := console.NewTap(bs, tapTopics(spec), out, 2*time.Second)
+	var texts *devTexts
+	if addr := cmd.String("sms-listen"); addr != "" {
+		if texts, err = startDevTexts(ctx, addr, spec, bs, devEnv, log); err != nil {
+			return err
+		}
+		defer texts.stop()
+		fmt.Fprintf(out, "SMS webhook at %s — text the demo: %s=%s corb sms simulate --url %s --brokers %s --from +15550001 STATUS\n",
+			texts.url, envAuthToken, texts.token, texts.url, strings.Join(bs, ","))
+	}
+	tap, err := console.NewTap(bs, tapTopics(spec), out, console.Options{
+		Interval: 2 * time.Second, Names: texts.names(), Zones: zoneOrder(), Verbose: cmd.Bool("verbose")})
 	if err != nil {
 		return err
 	}
@@ -127,14 +172,22 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 		defer close(ops.done)
 		ops.err = runOperators(ctx, runSettings{
 			spec: spec, brokers: bs, log: log, registry: newRegistry(), adminAddr: cmd.String("admin-addr"),
-			maxBatch: 16, shutdownTimeout: 10 * time.Second, noProgress: true, getenv: devEnv,
+			maxBatch: 16, shutdownTimeout: 10 * time.Second, noProgress: true, getenv: devEnv, stdout: logOut,
 		}, planned)
 	}()
 
-	ingested, ingestErr := ingestVideo(ctx, cmd, spec, bs, log)
+	staff := devStaff{texts: texts, phone: cmd.String("staff"), zone: cmd.String("subscribe"), tap: tap, log: log}
+	ingestErr := staff.subscribe(ctx, ops)
+	ingested := make(chan int64, 1)
+	go staff.askStatus(ctx, ingested)
+	var stats video.Stats
 	if ingestErr == nil {
-		fmt.Fprintf(out, "ingested %d frames of %s; waiting for the operators to catch up\n", ingested.FramesSent, videoPath(cmd))
-		ingestErr = waitCaughtUp(ctx, tap, spec, ingested.FramesSent, ops)
+		stats, ingestErr = ingestVideo(ctx, cmd, spec, bs, log)
+	}
+	ingested <- stats.FramesSent
+	if ingestErr == nil {
+		fmt.Fprintf(out, "ingested %d frames of %s; waiting for the operators to catch up\n", stats.FramesSent, videoPath(cmd))
+		ingestErr = waitCaughtUp(ctx, tap, spec, stats.FramesSent, ops)
 	}
 	if ingestErr == nil && cmd.Bool("follow") {
 		fmt.Fprintln(out, "following; Ctrl-C to stop")
@@ -146,11 +199,95 @@ func runDev(ctx context.Context, cmd *cli.Command) error {
 	cancel()
 	<-ops.done
 	<-tapDone
+	fmt.Fprintf(out, "\nsummary\nvideo       %d frames of %s as camera %s\n", stats.FramesSent, videoPath(cmd), cmd.String("camera"))
 	tap.Summary(out)
 	if ingestErr != nil && !errors.Is(ingestErr, context.Canceled) {
 		return ingestErr
 	}
 	return ops.err
+}
+
+// devLogFile opens where corb dev's logs go: path, or stderr for "-".
+func devLogFile(path string) (io.Writer, func(), error) {
+	if path == "-" {
+		return os.Stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-file: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// zoneOrder is the zones file's order of zones, for the live account.
+func zoneOrder() []string {
+	zf, err := zones.Load(zones.OperatorConfig{}.Path(devEnv))
+	if err != nil {
+		return nil // the operators report it
+	}
+	var ids []string
+	for _, z := range zf.Zones {
+		ids = append(ids, z.ID)
+	}
+	return ids
+}
+
+// devStaff is corb dev's simulated staff member, who texts through the
+// webhook as a phone would.
+type devStaff struct {
+	texts       *devTexts
+	phone, zone string
+	tap         *console.Tap
+	log         *slog.Logger
+}
+
+// subscribe texts SUBSCRIBE zone and waits until the subscription is on its
+// topic, so that the video's first events find it.
+func (s devStaff) subscribe(ctx context.Context, ops *outcome) error {
+	if s.texts == nil || s.phone == "" {
+		return nil
+	}
+	if err := s.texts.text(ctx, s.phone, "SUBSCRIBE "+s.zone); err != nil {
+		return fmt.Errorf("the staff member's SUBSCRIBE: %w", err)
+	}
+	deadline := time.After(60 * time.Second)
+	for s.tap.Stats("subscriptions").Records == 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ops.done:
+			return ops.err
+		case <-deadline:
+			return fmt.Errorf("%s texted SUBSCRIBE %s, and no subscription came in a minute (see the log)", s.phone, s.zone)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// askStatus texts STATUS once a zone has been vacated, or once the
+// detector is half-way through the frames ingested (a video where no zone
+// empties).
+func (s devStaff) askStatus(ctx context.Context, ingested <-chan int64) {
+	if s.texts == nil || s.phone == "" {
+		return
+	}
+	frames := int64(-1)
+	for s.tap.Stats("events").Events[schemas.Vacated] == 0 && (frames < 0 || 2*s.tap.Stats("detections").Records < frames) {
+		select {
+		case <-ctx.Done():
+			return
+		case n, ok := <-ingested:
+			if ok {
+				frames = n
+			}
+			ingested = nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := s.texts.text(ctx, s.phone, "STATUS"); err != nil && ctx.Err() == nil {
+		s.log.Error("the staff member's STATUS", "err", err)
+	}
 }
 
 // outcome is the result of a goroutine: err is set before done is closed.
@@ -159,28 +296,44 @@ type outcome struct {
 	err  error
 }
 
-// tapTopics are the topics the console shows: everything but the state
-// topics; compacted views are counted but not printed record by record.
+// tapTopics are the topics the console reads: every topic but the
+// operators' state, except the sms operator's sent log (texts sent).
 func tapTopics(spec *topology.Spec) []console.Topic {
-	state := map[string]bool{}
+	state, dlq := map[string]bool{}, map[string]bool{}
+	sentLog := ""
 	for _, op := range spec.Operators {
 		for _, s := range op.State {
 			state[s] = true
 		}
-	}
-	dlq := map[string]bool{}
-	for _, op := range spec.Operators {
+		if op.Kind == "sms" && len(op.State) > 0 {
+			sentLog = op.State[0]
+		}
 		if op.OnFailure != "" {
 			dlq[op.OnFailure] = true
 		}
 	}
 	var ts []console.Topic
 	for _, t := range spec.Topics {
-		if state[t.Name] {
+		role := console.Count
+		switch {
+		case t.Name == sentLog:
+			role = console.SentLog
+		case state[t.Name]:
 			continue
+		case dlq[t.Name]:
+			role = console.DeadLetter
+		case t.Compacted():
+			role = console.Count // views repeat another topic
+		case t.Schema == (*schemas.Frame)(nil).SchemaName():
+			role = console.Frames
+		case t.Schema == (*schemas.Detections)(nil).SchemaName():
+			role = console.Detections
+		case t.Schema == (*schemas.PresenceEvent)(nil).SchemaName():
+			role = console.Events
+		case t.Schema == (*schemas.Command)(nil).SchemaName():
+			role = console.Commands
 		}
-		ts = append(ts, console.Topic{Logical: t.Name, Physical: spec.PhysicalName(t.Name), Schema: t.Schema,
-			DeadLetter: dlq[t.Name], Quiet: t.Compacted()})
+		ts = append(ts, console.Topic{Logical: t.Name, Physical: spec.PhysicalName(t.Name), Role: role})
 	}
 	return ts
 }

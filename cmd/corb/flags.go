@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -58,7 +59,10 @@ func adminFlag(def string) *cli.StringFlag {
 }
 
 // newLogger builds the process logger from --log-level and --log-format.
-func newLogger(cmd *cli.Command) (*slog.Logger, error) {
+func newLogger(cmd *cli.Command) (*slog.Logger, error) { return newLoggerTo(cmd, os.Stderr) }
+
+// newLoggerTo is newLogger writing to w.
+func newLoggerTo(cmd *cli.Command, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cmd.String("log-level"))); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
@@ -66,9 +70,9 @@ func newLogger(cmd *cli.Command) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(cmd.String("log-format")) {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", cmd.String("log-format"))
 	}
@@ -84,10 +88,42 @@ func loadTopology(cmd *cli.Command) (*topology.Spec, error) {
 	if ns := cmd.String("namespace"); ns != "" {
 		spec = spec.WithNamespace(ns)
 	}
+	if spec, err = withSettings(cmd, spec); err != nil {
+		return nil, err
+	}
 	if err := spec.Validate(builtinKinds(), topology.WithSchemaFields(schemas.KnownFields())); err != nil {
 		return nil, err
 	}
 	return spec, nil
+}
+
+// settingsFlag is --set OPERATOR.KEY=VALUE: operator config from the
+// command line, over the topology file's; def are its defaults.
+func settingsFlag(def ...string) *cli.StringSliceFlag {
+	usage := "change an operator's config: `OPERATOR.KEY=VALUE` (the value is YAML: 5s, 3, [a, b]); repeat for more"
+	if len(def) > 0 {
+		usage += "; any --set replaces these defaults, --set none keeps the topology's own"
+	}
+	return &cli.StringSliceFlag{Name: "set", Usage: usage, Value: def}
+}
+
+// withSettings applies --set, where the command has it, to spec.
+func withSettings(cmd *cli.Command, spec *topology.Spec) (*topology.Spec, error) {
+	var settings []topology.Setting
+	for _, s := range cmd.StringSlice("set") {
+		if s == "none" {
+			continue
+		}
+		st, err := topology.ParseSetting(s)
+		if err != nil {
+			return nil, usageErrorf(cmd, "--set: %v", err)
+		}
+		settings = append(settings, st)
+	}
+	if len(settings) == 0 {
+		return spec, nil
+	}
+	return spec.WithSettings(settings)
 }
 
 // brokers returns --brokers split on commas.

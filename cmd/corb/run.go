@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -40,7 +41,7 @@ retries go to the operator's on_failure topic, with the reason in headers.
 SIGINT/SIGTERM finish or abort the batch in flight, commit, and leave the group
 within --shutdown-timeout.`,
 		Flags: append([]cli.Flag{
-			topologyFlag(), namespaceFlag(), brokersFlag(), adminFlag(":9464"),
+			topologyFlag(), namespaceFlag(), brokersFlag(), adminFlag(":9464"), settingsFlag(),
 			&cli.StringFlag{Name: "instance", Usage: "replica id, stable across restarts (default: the host name)", Sources: cli.EnvVars("CORB_INSTANCE")},
 			&cli.IntFlag{Name: "max-batch", Usage: "records per batch at most", Value: 500, Sources: cli.EnvVars("CORB_MAX_BATCH")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long a batch in flight may take to finish at shutdown", Value: 10 * time.Second},
@@ -103,6 +104,8 @@ type runSettings struct {
 	noProgress bool
 	// getenv is the environment the kinds read (nil: the process's).
 	getenv func(string) string
+	// stdout is where kinds print for people (nil: os.Stdout).
+	stdout io.Writer
 }
 
 type plannedOperator struct {
@@ -123,7 +126,7 @@ func runOperators(ctx context.Context, s runSettings, planned []plannedOperator)
 		progress = runtime.NewProgress(s.log, 30*time.Second)
 		hooks = runtime.MultiHooks(prom, progress)
 	}
-	env := buildEnv{Spec: s.spec, Log: s.log, Registry: s.registry, Getenv: s.getenv}
+	env := buildEnv{Spec: s.spec, Log: s.log, Registry: s.registry, Getenv: s.getenv, Stdout: s.stdout}
 	checks := map[string]admin.Check{}
 	var runners []*runtime.Runner
 	for _, p := range planned {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/corb-dev/corb/operators/presence"
@@ -465,7 +464,7 @@ func (m *model) command(c *schemas.Command) *smsMsg {
 			return s
 		}
 		s := &smsMsg{ID: c.ID, Time: c.IssuedAt.UTC(), Dir: "out", Phone: c.SendSMS.To, Text: c.SendSMS.Body,
-			Kind: outboundKind(c.Cause), Status: "queued"}
+			Kind: c.Cause.TextKind(), Status: "queued"}
 		if sid, ok := m.sidOf.get(c.ID); ok {
 			m.deliver(s, sid)
 		}
@@ -477,7 +476,7 @@ func (m *model) command(c *schemas.Command) *smsMsg {
 				return nil
 			}
 		}
-		s := &smsMsg{ID: c.ID, Time: c.IssuedAt.UTC(), Dir: "in", Phone: c.Sender, Text: inboundText(c), Kind: c.CommandType}
+		s := &smsMsg{ID: c.ID, Time: c.IssuedAt.UTC(), Dir: "in", Phone: c.Sender, Text: c.AsText(), Kind: c.CommandType}
 		m.addSMS(s)
 		return s
 	}
@@ -544,71 +543,6 @@ func rank(status string) int {
 		return 6
 	}
 	return 0
-}
-
-// outboundKind says why a text was sent, from its cause.
-func outboundKind(c schemas.Cause) string {
-	switch {
-	case c.Kind == schemas.CauseEvent:
-		return "notification"
-	case strings.HasPrefix(c.Purpose, "report"):
-		return "report"
-	}
-	return "reply"
-}
-
-// inboundText is the text a command from the sms channel was made from:
-// the raw text when the command carries it, else the command as one would
-// text it (the connector keeps the parse, not the words).
-func inboundText(c *schemas.Command) string {
-	if c.Text != nil && c.Text.Raw != "" {
-		return c.Text.Raw
-	}
-	words := []string{}
-	add := func(ws ...string) {
-		for _, w := range ws {
-			if w != "" {
-				words = append(words, w)
-			}
-		}
-	}
-	switch c.CommandType {
-	case schemas.CommandStatus:
-		add("STATUS", c.ZoneID)
-	case schemas.CommandSubscribe:
-		if a := c.Subscribe; a != nil && a.Once {
-			add("NOTIFY", c.ZoneID, "when free")
-		} else {
-			add("SUBSCRIBE", c.ZoneID)
-			if a != nil && a.AllZones {
-				add("all")
-			}
-		}
-	case schemas.CommandUnsubscribe:
-		add("UNSUBSCRIBE", c.ZoneID)
-		if a := c.Unsubscribe; a != nil && a.AllZones {
-			add("all")
-		}
-	case schemas.CommandRequestCleaning:
-		add("CLEAN", c.ZoneID)
-		if a := c.RequestCleaning; a != nil {
-			add(a.Reason)
-		}
-	case schemas.CommandCleaningDone:
-		add("DONE", c.ZoneID)
-	case schemas.CommandHelp:
-		add("HELP")
-		if a := c.Help; a != nil {
-			add(a.Topic)
-		}
-	case schemas.CommandOptOut:
-		add("STOP")
-	case schemas.CommandOptIn:
-		add("START")
-	default:
-		add(c.CommandType, c.ZoneID)
-	}
-	return strings.Join(words, " ")
 }
 
 // snapshot is the whole state, as a page that connects gets it first.

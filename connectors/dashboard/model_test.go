@@ -287,22 +287,3 @@ func TestConversation(t *testing.T) {
 		t.Error("a redelivered send_sms was added twice")
 	}
 }
-
-func TestInboundText(t *testing.T) {
-	for _, c := range []struct {
-		cmd  schemas.Command
-		want string
-	}{
-		{schemas.Command{CommandType: schemas.CommandStatus}, "STATUS"},
-		{schemas.Command{CommandType: schemas.CommandSubscribe, ZoneID: "walkway", Subscribe: &schemas.SubscribeArgs{Once: true}}, "NOTIFY walkway when free"},
-		{schemas.Command{CommandType: schemas.CommandSubscribe, Subscribe: &schemas.SubscribeArgs{AllZones: true}}, "SUBSCRIBE all"},
-		{schemas.Command{CommandType: schemas.CommandRequestCleaning, ZoneID: "lawn", RequestCleaning: &schemas.RequestCleaningArgs{Reason: "spilled coffee"}}, "CLEAN lawn spilled coffee"},
-		{schemas.Command{CommandType: schemas.CommandCleaningDone, ZoneID: "lawn"}, "DONE lawn"},
-		{schemas.Command{CommandType: schemas.CommandOptOut}, "STOP"},
-		{schemas.Command{CommandType: "help", Text: &schemas.TextArgs{Raw: "help me"}}, "help me"},
-	} {
-		if got := inboundText(&c.cmd); got != c.want {
-			t.Errorf("%s: %q, want %q", c.cmd.CommandType, got, c.want)
-		}
-	}
-}

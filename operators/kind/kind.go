@@ -13,7 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"slices"
 
@@ -50,6 +52,17 @@ type Env struct {
 	Registry prometheus.Registerer
 	// Getenv reads the environment (CORB_ZONES, ...); nil reads none.
 	Getenv func(string) string
+	// Stdout receives what a kind prints for people (the SMS console
+	// driver's texts); nil means os.Stdout. corb dev sends it to its log file.
+	Stdout io.Writer
+}
+
+// Out is e.Stdout, or os.Stdout when unset.
+func (e Env) Out() io.Writer {
+	if e.Stdout == nil {
+		return os.Stdout
+	}
+	return e.Stdout
 }
 
 // Logger is e.Log, or slog.Default() when unset.

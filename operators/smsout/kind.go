@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/corb-dev/corb/connectors/sms"
@@ -35,7 +34,7 @@ func build(_ context.Context, env kind.Env, op *topology.Operator, cfg Config) (
 	var sender sms.Sender
 	switch driver {
 	case DriverConsole:
-		sender = sms.NewConsole(os.Stdout)
+		sender = sms.NewConsole(env.Out())
 	case DriverTwilio:
 		tw, err := cfg.twilio(env)
 		if err != nil {
