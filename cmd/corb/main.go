@@ -44,6 +44,7 @@ Start with 'corb dev': the whole pipeline on an embedded broker, no setup needed
 			detectCommand(),
 			ingestCommand(),
 			tailCommand(),
+			dlqCommand(),
 			dashboardCommand(),
 			commandCommand(),
 			smsCommand(),
