@@ -74,9 +74,9 @@ Examples:
 func dlqSelectFlags(limitUsage string) []cli.Flag {
 	return []cli.Flag{
 		&cli.Int32SliceFlag{Name: "partition", Usage: "only these partitions of the dead-letter topic (repeatable; default: all)"},
-		&cli.Int64Flag{Name: "offset", Usage: "only the letter at this offset"},
-		&cli.Int64Flag{Name: "from", Usage: "first offset (default: the start)"},
-		&cli.Int64Flag{Name: "to", Usage: "last offset, inclusive (default: the end)"},
+		&cli.Int64Flag{Name: "offset", Usage: "only the letter at this offset", DefaultText: "any"},
+		&cli.Int64Flag{Name: "from", Usage: "first offset", DefaultText: "the start"},
+		&cli.Int64Flag{Name: "to", Usage: "last offset, inclusive", DefaultText: "the end"},
 		&cli.StringFlag{Name: "operator", Usage: "only letters of this operator (corb.operator)"},
 		&cli.StringFlag{Name: "reason", Usage: "only letters whose corb.reason or corb.error contains this, ignoring case"},
 		&cli.IntFlag{Name: "limit", Usage: limitUsage},
