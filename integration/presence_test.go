@@ -20,14 +20,19 @@ import (
 	"github.com/corb-dev/corb/schemas"
 )
 
+// The counts of presencetest.Stream are timestamped in March 2026: the
+// topics that hold them keep them (retention.ms -1), or the broker's
+// retention check (every 5 minutes, 7 days by default) deletes them mid-test.
 const presenceTopology = `namespace: %s
 topics:
   - name: zone-counts
     partitions: 6
     schema: corb.ZoneCounts
+    configs: {retention.ms: "-1"}
   - name: events
     partitions: 6
     schema: corb.PresenceEvent
+    configs: {retention.ms: "-1"}
   - name: occupancy
     partitions: 6
     schema: corb.PresenceEvent
@@ -38,6 +43,7 @@ topics:
     configs: {cleanup.policy: compact}
   - name: zone-counts-dlq
     schema: bytes
+    configs: {retention.ms: "-1"}
 operators:
   - name: presence
     kind: presence
@@ -90,12 +96,12 @@ func newPresenceEnv(t *testing.T) *presenceEnv {
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(presenceTopology, ns, zonesFile)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	compact := map[string]string{"cleanup.policy": "compact"}
-	kafkatest.CreateTopic(t, brokers, ns+".zone-counts", 6, nil)
-	kafkatest.CreateTopic(t, brokers, ns+".events", 6, nil)
+	compact, keep := map[string]string{"cleanup.policy": "compact"}, map[string]string{"retention.ms": "-1"} // see presenceTopology
+	kafkatest.CreateTopic(t, brokers, ns+".zone-counts", 6, keep)
+	kafkatest.CreateTopic(t, brokers, ns+".events", 6, keep)
 	kafkatest.CreateTopic(t, brokers, ns+".occupancy", 6, compact)
 	kafkatest.CreateTopic(t, brokers, ns+".presence-state", 6, compact)
-	kafkatest.CreateTopic(t, brokers, ns+".zone-counts-dlq", 1, nil)
+	kafkatest.CreateTopic(t, brokers, ns+".zone-counts-dlq", 1, keep)
 
 	cfg := presencetest.Config(presenceZones)
 	input := presencetest.Stream(presenceZones, presenceSeconds, 7)
