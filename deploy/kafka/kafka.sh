@@ -34,6 +34,9 @@
 #                   also has KAFKA_PROXY_BROKERS (the advertised addresses) and
 #                   KAFKA_PROXY_TARGETS (the CLIENT listeners a proxy forwards to).
 #   ADVERTISE_HOST  host of the advertised CLIENT listener (default 127.0.0.1)
+#   KAFKA_SERVER_PROPS extra broker settings for a new cluster, key=value separated by ';' or
+#                   newlines, appended to every node's server.properties (the last of a key
+#                   wins), e.g. 'broker.session.timeout.ms=3000;broker.heartbeat.interval.ms=500'
 #   CORB_CACHE      download cache (default ~/.cache/corb)
 #   CORB_KAFKA_DIR  state dir: cluster, env, node-K/{server.properties,data,logs,kafka.pid}
 #                   (default /tmp/corb-kafka)
@@ -363,6 +366,10 @@ log.retention.hours=24
 log.segment.bytes=67108864
 log.retention.check.interval.ms=300000
 PROPS
+    if [ -n "${KAFKA_SERVER_PROPS:-}" ]; then
+      echo "# KAFKA_SERVER_PROPS (the last of a key wins)"
+      extra_props
+    fi
   } >"$nd/server.properties"
 
   cat >"$nd/log4j2.properties" <<PROPS
@@ -390,6 +397,16 @@ logger.zk.level=WARN
 logger.request.name=kafka.request.logger
 logger.request.level=WARN
 PROPS
+}
+
+extra_props() { # KAFKA_SERVER_PROPS, one key=value a line
+  local line
+  echo "$KAFKA_SERVER_PROPS" | tr ';' '\n' | while IFS= read -r line; do
+    line=$(echo "$line" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+    [ -n "$line" ] || continue
+    echo "$line" | grep -Eq '^[a-zA-Z0-9._-]+=' || die "KAFKA_SERVER_PROPS: '$line' is not key=value"
+    echo "$line"
+  done
 }
 
 jvm_args() { # jvm_args K -> sets the array jvm
@@ -558,6 +575,8 @@ cmd_up() {
     n_adv=$(echo "$adv_ports" | wc -w)
     [ "$n_adv" -eq "$want" ] || die "ADVERTISE_PORTS has $n_adv ports for $want nodes"
   fi
+
+  extra_props >/dev/null # KAFKA_SERVER_PROPS is checked before anything is stopped or wiped
 
   if legacy_alive; then
     local addr
