@@ -401,7 +401,7 @@ PROPS
 
 extra_props() { # KAFKA_SERVER_PROPS, one key=value a line
   local line
-  echo "$KAFKA_SERVER_PROPS" | tr ';' '\n' | while IFS= read -r line; do
+  echo "${KAFKA_SERVER_PROPS:-}" | tr ';' '\n' | while IFS= read -r line; do
     line=$(echo "$line" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
     [ -n "$line" ] || continue
     echo "$line" | grep -Eq '^[a-zA-Z0-9._-]+=' || die "KAFKA_SERVER_PROPS: '$line' is not key=value"
