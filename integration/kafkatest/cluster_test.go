@@ -96,18 +96,18 @@ func TestClusterSingleNodeKeepsDataAcrossKill(t *testing.T) {
 	}
 }
 
-// TestClusterThreeNodes checks the 3-node cluster's settings and the helpers
-// a fault test needs: the partition leader killed and a new one elected, the
+// TestClusterThreeNodes checks the 3-node cluster's settings, its proxies,
+// and the helpers a fault test needs: the partition leader killed and a new one elected, the
 // node started again and back in sync, the transaction coordinator's node
 // stopped and the coordinator moved, with every record kept.
 func TestClusterThreeNodes(t *testing.T) {
-	c := kafkatest.StartCluster(t, 3, kafkatest.WithStopTimeout(20*time.Second))
+	c := kafkatest.StartCluster(t, 3, kafkatest.WithStopTimeout(20*time.Second), kafkatest.WithProxies())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	for i, n := range c.Nodes() {
-		if n.Node != i+1 || n.Broker == "" || n.Controller == "" || n.Client != "" || n.Proxied != "" {
-			t.Fatalf("node %d: %+v", i+1, n)
+		if n.Node != i+1 || n.Broker == "" || n.Controller == "" || n.Client == "" || n.Proxied != c.Proxy(n.Node).Addr() {
+			t.Fatalf("node %d: %+v (proxy %s)", i+1, n, c.Proxy(n.Node).Addr())
 		}
 		if id, err := c.NodeID(n.Node); err != nil || id != n.ID {
 			t.Fatalf("NodeID(%d) = %d, %v; want %d", n.Node, id, err, n.ID)
@@ -148,7 +148,18 @@ func TestClusterThreeNodes(t *testing.T) {
 		t.Fatalf("min.insync.replicas = %q, %v; want 2", v, err)
 	}
 
-	cl := kafkatest.NewClient(t, c.Brokers())
+	// A client seeded with the proxies learns only the proxies' addresses.
+	cl := kafkatest.NewClient(t, c.ProxyBrokers())
+	pm, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range pm.Brokers {
+		node, err := c.NodeOf(b.NodeID)
+		if err != nil || fmt.Sprintf("%s:%d", b.Host, b.Port) != c.Proxy(node).Addr() {
+			t.Fatalf("through the proxies, broker %d is advertised at %s:%d; want its proxy", b.NodeID, b.Host, b.Port)
+		}
+	}
 	produce(t, cl, topic, "a", 100)
 
 	leader, err := c.Leader(ctx, topic, 0)
@@ -241,5 +252,12 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 	if len(got) != 220 {
 		t.Errorf("read %d distinct records, want 220", len(got))
+	}
+	var through int64
+	for _, p := range c.Proxies() {
+		through += p.Stats().BytesToTarget
+	}
+	if through == 0 {
+		t.Error("no byte went through the proxies")
 	}
 }
