@@ -45,7 +45,7 @@ sample: ## fetch the sample media (vtest.avi, test images) from Debian packages
 kafka-up: ## start a real single-node Apache Kafka (KRaft) on loopback; prints its address
 	deploy/kafka/kafka.sh up
 
-kafka-down: ## stop it (logs kept in $(CORB_KAFKA_DIR)/logs)
+kafka-down: ## stop it (data and logs kept in $(CORB_KAFKA_DIR)/node-K)
 	deploy/kafka/kafka.sh down
 
 unit: ## unit tests only (in-process kfake broker, no setup)
