@@ -1,6 +1,10 @@
 package runtime
 
-import "time"
+import (
+	"time"
+
+	"github.com/corb-dev/corb/operators/runtime/fault"
+)
 
 // Hooks observe operator instances at work: metrics (NewPrometheus),
 // progress lines (NewProgress), anything else a host wants to know. The
@@ -33,6 +37,14 @@ type Hooks interface {
 	// them is skipped), and with none when it stops: a partition left out is
 	// no longer this instance's to report.
 	Lagged(Member, []PartitionLag)
+	// Faulted is called for each fault the instance rides out: a failed
+	// connection, a batch or commit the cluster refused, a restore that
+	// could not read its changelog. Fatal faults end Run instead.
+	Faulted(Member, Fault)
+	// Stalled is called when the instance stops making progress (Since
+	// set) and when it makes progress again (Since zero, Stuck set); see
+	// Runner.Health.
+	Stalled(Member, Stall)
 }
 
 // Member names the operator instance a hook call is about.
@@ -122,6 +134,27 @@ type PartitionLag struct {
 	Lag       int64
 }
 
+// Fault is one fault the runtime rode out: it aborted what was in flight
+// and tries again.
+type Fault struct {
+	Kind fault.Kind
+	Err  error
+}
+
+// Stall is a change of whether an instance makes progress.
+type Stall struct {
+	// Since is when the instance stopped making progress: its first
+	// fault since it last committed, the first connection error since a
+	// broker last answered, or its last commit while work waits. Zero
+	// when it makes progress again.
+	Since time.Time
+	// Kind and Err are the fault that stopped it (the first one).
+	Kind fault.Kind
+	Err  error
+	// Stuck is, when it makes progress again, how long it did not.
+	Stuck time.Duration
+}
+
 // NopHooks does nothing. It is the default Hooks, and embedding it lets an
 // implementation define only the methods it needs.
 type NopHooks struct{}
@@ -133,6 +166,8 @@ func (NopHooks) Rebalanced(Member, Rebalance)    {}
 func (NopHooks) Restored(Member, Restore)        {}
 func (NopHooks) Ticked(Member, Tick)             {}
 func (NopHooks) Lagged(Member, []PartitionLag)   {}
+func (NopHooks) Faulted(Member, Fault)           {}
+func (NopHooks) Stalled(Member, Stall)           {}
 
 // MultiHooks combines hooks: each call goes to every one of them, in order.
 // Nil entries are left out.
@@ -169,3 +204,5 @@ func (m multiHooks) Rebalanced(w Member, r Rebalance)  { m.each(func(h Hooks) { 
 func (m multiHooks) Restored(w Member, r Restore)      { m.each(func(h Hooks) { h.Restored(w, r) }) }
 func (m multiHooks) Ticked(w Member, t Tick)           { m.each(func(h Hooks) { h.Ticked(w, t) }) }
 func (m multiHooks) Lagged(w Member, l []PartitionLag) { m.each(func(h Hooks) { h.Lagged(w, l) }) }
+func (m multiHooks) Faulted(w Member, f Fault)         { m.each(func(h Hooks) { h.Faulted(w, f) }) }
+func (m multiHooks) Stalled(w Member, s Stall)         { m.each(func(h Hooks) { h.Stalled(w, s) }) }

@@ -27,16 +27,13 @@ func (r *Runner) startJournal() (func(), error) {
 	if !ok {
 		return func() {}, nil
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(r.cfg.Brokers...),
+	cl, err := kgo.NewClient(append(append(r.commonOptions(),
 		// Durable when Record returns: every in-sync replica has it, and the
 		// idempotent producer (franz-go's default) writes a retry once.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
-		kgo.ClientID("corb-" + r.cfg.Name + "-" + r.cfg.Instance + "-journal"),
-		kgo.WithLogger(kgoLogger{r.log}),
-		kgo.RetryBackoffFn(retryBackoff),
-	}, r.cfg.ClientOptions...)...)
+		kgo.ClientID("corb-"+r.cfg.Name+"-"+r.cfg.Instance+"-journal"),
+	), r.cfg.ClientOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("operator %s: journal: %w", r.cfg.Name, err)
 	}

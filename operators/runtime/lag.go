@@ -14,9 +14,9 @@ import (
 // watchLag tells Hooks.Lagged the lag of the assigned partitions every
 // LagInterval until ctx ends. It runs beside the loop so that an idle
 // instance, whose poll blocks, reports too: a pipeline that has caught up
-// reads 0, not what the last fetch left behind.
-func (r *Runner) watchLag(ctx context.Context, cl *kgo.Client) {
-	adm := kadm.NewClient(cl)
+// reads 0, not what the last fetch left behind. client is asked each
+// round: the committer may replace its client to heal it.
+func (r *Runner) watchLag(ctx context.Context, client func() *kgo.Client) {
 	t := time.NewTicker(r.cfg.LagInterval)
 	defer t.Stop()
 	for {
@@ -25,7 +25,7 @@ func (r *Runner) watchLag(ctx context.Context, cl *kgo.Client) {
 			return
 		case <-t.C:
 		}
-		lags, err := r.lags(ctx, adm)
+		lags, err := r.lags(ctx, kadm.NewClient(client()))
 		if err != nil {
 			// The next round tries again; a broker away for long shows in other ways.
 			if ctx.Err() == nil {
@@ -33,6 +33,11 @@ func (r *Runner) watchLag(ctx context.Context, cl *kgo.Client) {
 			}
 			continue
 		}
+		var total int64
+		for _, l := range lags {
+			total += l.Lag
+		}
+		r.stall.lagged(total)
 		r.hooks.Lagged(r.member, lags)
 	}
 }

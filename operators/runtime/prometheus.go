@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,6 +32,10 @@ type Prometheus struct {
 
 	restoreSeconds  *prometheus.HistogramVec
 	restoredRecords *prometheus.CounterVec
+
+	faults   *prometheus.CounterVec
+	stuck    *stuckGauge
+	recovery *prometheus.HistogramVec
 
 	mu sync.Mutex
 	// lagOwner is the member that last reported each lag series, lagOf the
@@ -108,6 +113,16 @@ func NewPrometheus(reg prometheus.Registerer) (*Prometheus, error) {
 	p.restoredRecords = counter(prometheus.CounterOpts{
 		Name: "corb_state_restored_records_total", Help: "Changelog records read while restoring state.",
 	}, "operator")
+	p.faults = counter(prometheus.CounterOpts{
+		Name: "corb_faults_total", Help: "Faults an operator rode out (aborted what was in flight and tried again), by kind: unreachable, timeout, coordinator, leader, transaction, rebalance, broker, rejected, operator, other.",
+	}, "operator", "kind")
+	p.recovery = histogram(prometheus.HistogramOpts{
+		Name: "corb_stuck_duration_seconds", Help: "How long an operator instance made no progress, per stall, observed when it made progress again.",
+		Buckets: prometheus.ExponentialBuckets(0.5, 2, 12),
+	})
+	stuck, e := metrics.Register(reg, newStuckGauge(time.Now))
+	err = errors.Join(err, e)
+	p.stuck = stuck
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +136,7 @@ func (p *Prometheus) BatchDone(m Member, b Batch) {
 		outcome = "committed"
 	}
 	p.batches.WithLabelValues(m.Operator, outcome).Inc()
+	p.stuck.know(m.Operator)
 	p.latency.WithLabelValues(m.Operator).Observe(b.Duration.Seconds())
 	if b.Records > 0 { // a tick alone is no batch
 		p.batchSize.WithLabelValues(m.Operator).Observe(float64(b.Records))
@@ -197,5 +213,76 @@ func (p *Prometheus) Lagged(m Member, lags []PartitionLag) {
 		delete(p.lagOf, m)
 	} else {
 		p.lagOf[m] = now
+	}
+}
+
+// Faulted implements Hooks.
+func (p *Prometheus) Faulted(m Member, f Fault) {
+	p.faults.WithLabelValues(m.Operator, string(f.Kind)).Inc()
+}
+
+// Stalled implements Hooks.
+func (p *Prometheus) Stalled(m Member, s Stall) {
+	p.stuck.set(m, s.Since)
+	if s.Since.IsZero() && s.Stuck > 0 {
+		p.recovery.WithLabelValues(m.Operator).Observe(s.Stuck.Seconds())
+	}
+}
+
+// stuckGauge is corb_stuck_seconds, worked out when scraped: how long the
+// operator's longest-stuck instance in this process has made no progress.
+type stuckGauge struct {
+	desc *prometheus.Desc
+	now  func() time.Time
+
+	mu    sync.Mutex
+	since map[Member]time.Time
+	known map[string]bool // operators seen, reported 0 while they make progress
+}
+
+func newStuckGauge(now func() time.Time) *stuckGauge {
+	return &stuckGauge{
+		desc: prometheus.NewDesc("corb_stuck_seconds",
+			"Seconds an operator has made no progress: since its first fault after its last commit, since no broker answers, or since its last commit while work waits; 0 while it makes progress.",
+			[]string{"operator"}, nil),
+		now: now, since: map[Member]time.Time{}, known: map[string]bool{},
+	}
+}
+
+// know makes operator's series exist (at 0) before its first stall.
+func (g *stuckGauge) know(operator string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.known[operator] = true
+}
+
+func (g *stuckGauge) set(m Member, since time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.known[m.Operator] = true
+	if since.IsZero() {
+		delete(g.since, m)
+	} else {
+		g.since[m] = since
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (g *stuckGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+// Collect implements prometheus.Collector.
+func (g *stuckGauge) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	worst := map[string]float64{}
+	for op := range g.known {
+		worst[op] = 0
+	}
+	for m, since := range g.since {
+		worst[m.Operator] = max(worst[m.Operator], now.Sub(since).Seconds())
+	}
+	for op, v := range worst {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, op)
 	}
 }

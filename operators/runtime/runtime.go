@@ -17,10 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/corb-dev/corb/operators"
+	"github.com/corb-dev/corb/operators/runtime/fault"
 	"github.com/corb-dev/corb/operators/table"
 )
 
@@ -104,6 +104,11 @@ type Config struct {
 	SessionTimeout time.Duration
 	// TransactionTimeout is the broker-side timeout of a transaction (default 30s).
 	TransactionTimeout time.Duration
+	// StallTimeout is how long a batch may stay in flight, or work wait
+	// with no commit, before the instance counts as not making progress
+	// (default 30s). Faults and a cluster that does not answer count at
+	// once; see Runner.Health.
+	StallTimeout time.Duration
 	// ClientOptions are appended to the franz-go options the runtime builds (tests, TLS, SASL).
 	ClientOptions []kgo.Opt
 	// Logger defaults to slog.Default().
@@ -130,6 +135,10 @@ type Runner struct {
 	hooks    Hooks
 	member   Member
 	drops    *dropLog
+	// stall tells whether the instance makes progress; faults logs
+	// faults at a bounded rate.
+	stall  *stall
+	faults *fault.Log
 
 	mu       sync.Mutex
 	assigned map[string]map[int32]bool // physical topic → partitions held
@@ -201,6 +210,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.TransactionTimeout <= 0 {
 		cfg.TransactionTimeout = 30 * time.Second
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -233,6 +245,8 @@ func New(cfg Config) (*Runner, error) {
 		assigned: map[string]map[int32]bool{},
 	}
 	r.drops = newDropLog(r.log, time.Minute, time.Now)
+	r.stall = &stall{now: time.Now, after: cfg.StallTimeout}
+	r.faults = fault.NewLog(r.log, 10*time.Second, time.Now)
 	for _, t := range append(slices.Clone(cfg.Outputs), cfg.State...) {
 		r.outputs[t] = cfg.Topic(t)
 	}
@@ -278,9 +292,6 @@ func (r *Runner) settle(n int, committed bool, err error) {
 	r.dirty = false
 }
 
-// Ready reports whether the instance has joined its group and received an assignment.
-func (r *Runner) Ready() bool { return r.ready.Load() }
-
 // Group is the consumer group id.
 func (r *Runner) Group() string {
 	if r.cfg.Group != "" {
@@ -302,8 +313,7 @@ func (r *Runner) clientOptions() []kgo.Opt {
 	for _, t := range r.cfg.Inputs {
 		inputs = append(inputs, r.cfg.Topic(t))
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(r.cfg.Brokers...),
+	opts := append(r.commonOptions(),
 		kgo.ConsumerGroup(r.Group()),
 		kgo.ConsumeTopics(inputs...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -317,17 +327,13 @@ func (r *Runner) clientOptions() []kgo.Opt {
 		kgo.HeartbeatInterval(min(3*time.Second, r.cfg.SessionTimeout/4)),
 		kgo.FetchMaxBytes(r.cfg.FetchMaxBytes),
 		kgo.MaxConcurrentFetches(2),
-		kgo.ClientID("corb-" + r.cfg.Name + "-" + r.cfg.Instance),
-		kgo.WithLogger(kgoLogger{r.log}),
-		// Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the broker
-		// still writes the previous markers: retry that quickly, not after franz-go's
-		// default 250ms+ backoff.
-		kgo.RetryBackoffFn(retryBackoff),
+		kgo.ClientID("corb-"+r.cfg.Name+"-"+r.cfg.Instance),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			r.rebalanced("assigned", m, +1)
 			if r.state != nil {
 				r.state.assigned(m)
 			}
+			r.stall.joined()
 			r.ready.Store(true)
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -337,12 +343,18 @@ func (r *Runner) clientOptions() []kgo.Opt {
 			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			// Out of the group (its session expired while the coordinator was
+			// away, say): no progress until it is back in and has committed,
+			// or has nothing to do.
+			if len(m) > 0 {
+				r.fault(fault.Rebalance, errPartitionsLost)
+			}
 			r.rebalanced("lost", m, -1)
 			if r.state != nil {
 				r.state.revoked(m)
 			}
 		}),
-	}
+	)
 	if r.cfg.Guarantee == ExactlyOnce {
 		opts = append(opts,
 			kgo.TransactionalID(r.TransactionalID()),
@@ -352,6 +364,34 @@ func (r *Runner) clientOptions() []kgo.Opt {
 		opts = append(opts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
 	}
 	return append(opts, r.cfg.ClientOptions...)
+}
+
+// commonOptions are the options of every client of the instance (its
+// group member, its restores, its journal): the seed brokers, the fault
+// log behind franz-go's logs, the connection hooks, the retry backoff.
+func (r *Runner) commonOptions() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.WithLogger(kgoLogger{r.log, r.faults}),
+		kgo.WithHooks(connHooks{r}),
+		// Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the broker
+		// still writes the previous markers: retry that quickly, not after franz-go's
+		// default 250ms+ backoff.
+		kgo.RetryBackoffFn(retryBackoff),
+	}
+}
+
+// fault records one fault the instance rides out: the instance is stuck
+// until its next commit, the hooks count it, the log says it (at a
+// bounded rate).
+func (r *Runner) fault(kind fault.Kind, err error) {
+	r.stall.faulted(kind, err)
+	r.hooks.Faulted(r.member, Fault{Kind: kind, Err: err})
+	if kind == fault.Unreachable {
+		r.faults.Fault(slog.LevelWarn, unreachableKey, "broker unreachable", err)
+		return
+	}
+	r.faults.Fault(slog.LevelWarn, string(kind), "fault ("+string(kind)+"); aborted what was in flight, retrying", err)
 }
 
 func (r *Runner) rebalanced(event string, m map[string][]int32, sign int) {
@@ -474,10 +514,20 @@ func (r *Runner) workContext(ctx context.Context) (context.Context, context.Canc
 // run joins the group through the guarantee's committer and runs the loop
 // until ctx ends or a fatal error; then it leaves the group.
 func (r *Runner) run(ctx context.Context) error {
+	stallCtx, stopStall := context.WithCancel(ctx)
+	stallDone := make(chan struct{})
+	go func() {
+		defer close(stallDone)
+		r.watchStall(stallCtx)
+	}()
+	defer func() {
+		stopStall()
+		<-stallDone
+	}()
 	var c committer
 	var err error
 	if r.cfg.Guarantee == ExactlyOnce {
-		c, err = newTransactional(ctx, r.clientOptions())
+		c, err = newTransactional(ctx, r.clientOptions(), r.Group(), healer{log: r.log, faulted: r.fault})
 	} else {
 		c, err = newAtLeastOnce(r.clientOptions())
 	}
@@ -491,7 +541,7 @@ func (r *Runner) run(ctx context.Context) error {
 	lagDone := make(chan struct{})
 	go func() {
 		defer close(lagDone)
-		r.watchLag(lagCtx, c.client())
+		r.watchLag(lagCtx, c.client)
 	}()
 	defer func() {
 		stopLag()
@@ -509,6 +559,9 @@ type batch struct {
 	polled  []*kgo.Record // every record polled, transaction markers included: the offsets to commit
 	records []*kgo.Record // polled less the markers: what the operator is given
 	tick    bool          // a Ticker's tick is due
+	// unready is why the batch cannot be processed: the state of its
+	// partitions could not be restored. It is aborted and polled again.
+	unready error
 
 	out     []*kgo.Record // outputs and dead letters to produce
 	dead    []DeadLetter
@@ -518,7 +571,10 @@ type batch struct {
 // loop polls, processes and commits batches through c until ctx ends or a
 // fatal error occurs. A batch that fails, or fails to commit, is rewound
 // and comes again after a backoff; one a rebalance aborted comes again at
-// once (or goes to the partition's new owner).
+// once (or goes to the partition's new owner). Faults of the cluster —
+// brokers away, leaders and coordinators moving, transactions the broker
+// aborted — are ridden out: what is in flight is aborted, the client
+// healed, and the batch comes again once the cluster answers.
 func (r *Runner) loop(ctx context.Context, c committer) error {
 	for {
 		b, err := r.next(ctx, c.client().PollRecords)
@@ -529,56 +585,112 @@ func (r *Runner) loop(ctx context.Context, c committer) error {
 			c.allowRebalance()
 			continue
 		}
-		start := time.Now()
-		if err := c.begin(); err != nil {
-			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
-		}
-		work, cancel := r.workContext(ctx)
-		err = r.processBatch(work, b)
-		if err == nil && b.tick {
-			b.out = append(b.out, r.tick(work)...)
-		}
-		if err == nil {
-			for _, rec := range b.out {
-				c.produce(work, rec)
-			}
-		}
-		committed, endErr := c.end(work, err == nil, b.polled)
-		cancel()
-		r.finished(b, committed, time.Since(start))
-		r.settle(len(b.polled), committed, err)
+		retry, err := r.runBatch(ctx, c, b)
 		switch {
-		case endErr != nil && ctx.Err() != nil:
-			return nil
-		case endErr != nil && isFatal(endErr):
-			return fmt.Errorf("operator %s: ending the batch: %w", r.cfg.Name, endErr)
-		case endErr == nil && err == nil:
-			if !committed {
-				r.log.Info("batch aborted by a rebalance; it will be reprocessed")
-			}
-			r.failures = 0
-			c.allowRebalance()
-			continue
+		case err != nil:
+			return fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 		case ctx.Err() != nil:
 			return nil
-		case endErr != nil:
-			r.log.Warn("ending the batch failed; it will be reprocessed", "err", endErr)
-		default:
-			r.log.Warn("batch failed; the batch will be reprocessed", "err", err)
 		}
-		c.rewind(b.polled)
-		r.failures++
 		c.allowRebalance()
-		if err := operators.SleepContext(ctx, r.cfg.Retry.Backoff(r.failures)); err != nil {
-			return nil
+		if retry {
+			r.failures++
+			if err := operators.SleepContext(ctx, jitter(r.cfg.Retry.Backoff(r.failures))); err != nil {
+				return nil
+			}
 		}
 	}
+}
+
+// runBatch begins, processes, produces and ends b. retry says that b
+// failed and comes again after a backoff; err is fatal. Once ctx has ended
+// it returns neither: the loop stops.
+func (r *Runner) runBatch(ctx context.Context, c committer, b *batch) (retry bool, err error) {
+	start := time.Now()
+	r.stall.begin()
+	defer r.stall.end()
+	if err := c.begin(ctx); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return false, nil
+		case errors.Is(err, errReplaced):
+			// The records came from the client just replaced: the new one polls them again.
+			r.finished(b, false, time.Since(start))
+			r.settle(len(b.polled), false, nil)
+			return false, nil
+		}
+		return false, err
+	}
+	work, cancel := r.workContext(ctx)
+	defer cancel()
+	err = b.unready
+	if err == nil {
+		err = r.processBatch(work, b)
+	}
+	if err == nil && b.tick {
+		b.out = append(b.out, r.tick(work)...)
+	}
+	if err == nil {
+		for _, rec := range b.out {
+			c.produce(work, rec)
+		}
+	}
+	committed, endErr := c.end(work, err == nil, b.polled)
+	if endErr != nil && ctx.Err() == nil {
+		kind := fault.Classify(endErr)
+		if kind.Fatal() {
+			return false, fmt.Errorf("ending the batch: %w", endErr)
+		}
+		r.fault(kind, fmt.Errorf("ending the batch: %w", endErr))
+		// Abort whatever the client still holds open and learn what became of the batch.
+		committed, endErr = c.recover(work, b.polled)
+		if endErr != nil && ctx.Err() == nil {
+			return false, fmt.Errorf("recovering from a failed commit: %w", endErr)
+		}
+		if endErr == nil && !committed {
+			endErr = errRecovered
+		}
+	}
+	r.finished(b, committed, time.Since(start))
+	r.settle(len(b.polled), committed, err)
+	switch {
+	case ctx.Err() != nil && !committed:
+		return false, nil
+	case committed:
+		r.stall.committed()
+		r.failures = 0
+		return false, nil
+	case endErr == nil && err == nil:
+		r.log.Info("batch aborted by a rebalance; it will be reprocessed")
+		return false, nil
+	case errors.Is(endErr, errRecovered):
+		// The fault is logged (bounded) by r.fault.
+	case b.unready != nil:
+		r.fault(fault.Classify(b.unready), b.unready)
+	default:
+		r.fault(fault.Operator, fmt.Errorf("batch failed; it will be reprocessed: %w", err))
+	}
+	c.rewind(b.polled)
+	return true, nil
+}
+
+// errPartitionsLost is the fault of a member that lost its partitions.
+var errPartitionsLost = errors.New("partitions lost: out of the group until it rejoins")
+
+// errRecovered marks a batch whose end failed and was recovered from:
+// it was not committed and comes again.
+var errRecovered = errors.New("the batch's end failed; recovered, it comes again")
+
+// jitter is d ±20%, so that replicas retrying the same fault do not do it in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + rand.N(2*d/5+1)
 }
 
 // next polls the next batch and brings the operator's state up to date with
 // the assignment; nil means there is nothing to do. Polls are bounded by
 // TickInterval when the operator has ticks or state, so both happen without
-// input too. err is a fatal error; a clean shutdown returns ctx done.
+// input too. err is a fatal error; a clean shutdown returns ctx done. A
+// restore that failed returns a batch with unready set.
 func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.Fetches) (*batch, error) {
 	pctx := ctx
 	if r.ticker != nil || r.state != nil {
@@ -594,24 +706,27 @@ func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.F
 	if ctx.Err() != nil {
 		return nil, nil
 	}
-	if err := fatalFetchError(fetches); err != nil {
+	if err := r.fetchErrors(fetches); err != nil {
 		return nil, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 	}
 	polled, err := r.fill(ctx, poll, fetches.Records(), n)
 	if err != nil {
 		return nil, err
 	}
+	b := &batch{polled: polled}
 	if r.state != nil {
 		if err := r.state.sync(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
+			// Every polled record stays in the batch, so that its abort
+			// rewinds them all; none is processed.
+			b.unready = err
+			return b, nil
 		}
-		polled = r.state.filter(polled)
+		b.polled = r.state.filter(polled)
 	}
-	b := &batch{polled: polled}
-	for _, rec := range polled {
+	for _, rec := range b.polled {
 		if !rec.Attrs.IsControl() {
 			b.records = append(b.records, rec)
 		}
@@ -620,7 +735,7 @@ func (r *Runner) next(ctx context.Context, poll func(context.Context, int) kgo.F
 		b.tick = true
 		r.lastTick = time.Now()
 	}
-	if len(polled) == 0 && !b.tick {
+	if len(b.polled) == 0 && !b.tick {
 		return nil, nil
 	}
 	return b, nil
@@ -637,7 +752,7 @@ func (r *Runner) fill(ctx context.Context, poll func(context.Context, int) kgo.F
 	defer cancel()
 	for len(recs) < n {
 		more := poll(wctx, n-len(recs))
-		if err := fatalFetchError(more); err != nil {
+		if err := r.fetchErrors(more); err != nil {
 			return nil, fmt.Errorf("operator %s: %w", r.cfg.Name, err)
 		}
 		// Whatever a poll returned is consumed: it joins the batch even when
@@ -799,28 +914,33 @@ func (r *Runner) finished(b *batch, committed bool, took time.Duration) {
 	r.hooks.BatchDone(r.member, sum)
 }
 
-// fatalFetchError returns the first fetch error the runtime cannot go on from.
-// Other fetch errors are retried by the client itself.
-func fatalFetchError(f kgo.Fetches) error {
+// fetchErrors returns the first fetch error the runtime cannot go on
+// from (see fault.Kind.Fatal); the others, which the client retries by
+// itself, are counted as faults.
+func (r *Runner) fetchErrors(f kgo.Fetches) error {
 	var fatal error
 	f.EachError(func(topic string, p int32, err error) {
-		if fatal == nil && (errors.Is(err, kgo.ErrClientClosed) || isFatal(err)) {
-			fatal = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
+		kind := fault.Classify(err)
+		switch {
+		case kind == fault.Canceled || errors.Is(err, context.DeadlineExceeded):
+			// A poll bounded by its context (TickInterval, BatchWait) ended.
+		case kind.Fatal():
+			if fatal == nil {
+				fatal = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
+			}
+		case kind == fault.Unreachable:
+			// The group's join failing, reported in the fetches: the same outage
+			// as the connection errors, in the same spell of the log.
+			r.stall.connFailed(err)
+			r.hooks.Faulted(r.member, Fault{Kind: kind, Err: err})
+			r.faults.Fault(slog.LevelWarn, unreachableKey, "broker unreachable", err)
+		default:
+			r.hooks.Faulted(r.member, Fault{Kind: kind, Err: err})
+			r.faults.Fault(slog.LevelWarn, "fetch "+string(kind), "fetch failed ("+string(kind)+"); the client retries", err,
+				"topic", topic, "partition", p)
 		}
 	})
 	return fatal
-}
-
-// isFatal reports errors after which a client cannot go on: it was fenced by a
-// newer instance with the same transactional id, or it is not authorized.
-func isFatal(err error) bool {
-	for _, f := range []error{kerr.ProducerFenced, kerr.InvalidProducerEpoch, kerr.TransactionalIDAuthorizationFailed,
-		kerr.GroupAuthorizationFailed, kerr.TopicAuthorizationFailed} {
-		if errors.Is(err, f) {
-			return true
-		}
-	}
-	return false
 }
 
 func headersIn(h []kgo.RecordHeader) []operators.Header {

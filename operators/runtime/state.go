@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +73,10 @@ func (s *stateManager) reset() {
 }
 
 // sync applies the revocations and restores recorded since the last call.
+// A restore that fails (a broker away, say) leaves its partition, and
+// those not restored yet, for the next call: restored tells whether every
+// assigned partition is, and records of a partition not restored must not
+// be processed.
 func (s *stateManager) sync(ctx context.Context) error {
 	s.mu.Lock()
 	revoke, assign := s.pendingRevoke, s.pendingAssign
@@ -81,22 +87,42 @@ func (s *stateManager) sync(ctx context.Context) error {
 		s.op.Revoke(p)
 		s.r.log.Info("state dropped", "partition", p)
 	}
-	for p := range assign {
-		for _, topic := range s.r.cfg.State {
-			start := time.Now()
-			state, n, err := s.r.readChangelog(ctx, s.r.cfg.Topic(topic), p)
-			if err != nil {
-				return fmt.Errorf("restoring %s[%d]: %w", topic, p, err)
+	for _, p := range slices.Sorted(maps.Keys(assign)) {
+		if err := s.restore(ctx, p); err != nil {
+			s.mu.Lock()
+			for q := range assign {
+				if !s.owned[q] && !s.pendingRevoke[q] {
+					s.pendingAssign[q] = true
+				}
 			}
-			if err := s.op.Restore(ctx, topic, p, state); err != nil {
-				return fmt.Errorf("restoring %s[%d]: %w", topic, p, err)
-			}
-			d := time.Since(start)
-			s.owned[p] = true
-			s.r.log.Info("state restored", "topic", topic, "partition", p, "keys", len(state), "records", n, "took", d)
-			s.r.hooks.Restored(s.r.member, Restore{Topic: topic, Partition: p, Keys: len(state), Records: n, Duration: d})
+			s.mu.Unlock()
+			return err
 		}
 	}
+	return nil
+}
+
+// restore reads partition p of every state topic into the operator.
+func (s *stateManager) restore(ctx context.Context, p int32) error {
+	if s.owned[p] {
+		// Restored before and restored again (after an abort): drop it first.
+		delete(s.owned, p)
+		s.op.Revoke(p)
+	}
+	for _, topic := range s.r.cfg.State {
+		start := time.Now()
+		state, n, err := s.r.readChangelog(ctx, s.r.cfg.Topic(topic), p)
+		if err != nil {
+			return fmt.Errorf("restoring %s[%d]: %w", topic, p, err)
+		}
+		if err := s.op.Restore(ctx, topic, p, state); err != nil {
+			return fmt.Errorf("restoring %s[%d]: %w", topic, p, err)
+		}
+		d := time.Since(start)
+		s.r.log.Info("state restored", "topic", topic, "partition", p, "keys", len(state), "records", n, "took", d)
+		s.r.hooks.Restored(s.r.member, Restore{Topic: topic, Partition: p, Keys: len(state), Records: n, Duration: d})
+	}
+	s.owned[p] = true
 	return nil
 }
 
@@ -123,14 +149,12 @@ func (s *stateManager) filter(recs []*kgo.Record) []*kgo.Record {
 // dead instance (a live previous owner finished its transaction before the
 // partition was reassigned), will be aborted, and is rightly left out.
 func (r *Runner) readChangelog(ctx context.Context, topic string, p int32) (map[string][]byte, int64, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(r.cfg.Brokers...),
+	cl, err := kgo.NewClient(append(append(r.commonOptions(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers take offsets too; seeing them tells when the end is reached.
 		kgo.KeepControlRecords(),
-		kgo.WithLogger(kgoLogger{r.log}),
-	}, r.cfg.ClientOptions...)...)
+	), r.cfg.ClientOptions...)...)
 	if err != nil {
 		return nil, 0, err
 	}
