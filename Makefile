@@ -14,7 +14,7 @@ NOCGO := ./topology/... ./schemas/... ./operators ./operators/runtime ./operator
 	./connectors/video ./connectors/video/s3 ./connectors/console ./connectors/sms/... ./connectors/dashboard ./connectors/dlq
 FUZZTIME ?= 60s
 
-.PHONY: help setup build install dev test unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean deploy-check
+.PHONY: help setup build install dev test faults soak unit fuzz fuzz-short bench lint model sample kafka-up kafka-down clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,12 @@ test: setup kafka-up ## everything CI runs: converter tests, short fuzzing, unit
 
 deploy-check: ## validate deploy/ offline: compose, kustomize builds, KEDA, Dockerfiles, Prometheus, and their agreement with the topology
 	cd deploy/check && $(GO) test -count=1 ./...   # -count=1: go test's cache ignores files outside deploy/check
+
+faults: setup ## the 3-node and fault-proxy cases of the fault suite (each starts its own cluster; see RELIABILITY.md)
+	CI=$${CI:-true} $(GO) test -tags 'integration faults' -run 'TestFaults' -timeout 30m -count=1 -v ./integration/
+
+soak: setup ## the whole pipeline over vtest looped for SOAK_DURATION (default 30m) on a 3-node cluster with random node kills: memory, goroutines, exactly-once
+	CI=$${CI:-true} $(GO) test -tags 'integration soak' -run 'TestSoak' -timeout 90m -count=1 -v ./integration/
 
 bench: setup kafka-up ## benchmarks against the real broker (see BENCHMARKS.md)
 	source $(KAFKA_ENV) && export KAFKA_BROKERS && $(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
