@@ -137,14 +137,15 @@ type reliability struct {
 	Faults     int
 	Lost, Dups int
 	// Recover is from the broker's return to the first output committed
-	// after it; Complete from the broker's return to the last output.
-	Recover, Complete time.Duration
-	Note              string
+	// after it; Complete from the broker's return to the last output,
+	// SinceFault from the kill to the last output.
+	Recover, Complete, SinceFault time.Duration
+	Note                          string
 }
 
 func (r reliability) report(t *testing.T) {
-	line := fmt.Sprintf("RELIABILITY | %s | records %d | faults %d | lost %d | duplicated %d | recover %.1fs | complete %.1fs | %s",
-		r.Case, r.Records, r.Faults, r.Lost, r.Dups, r.Recover.Seconds(), r.Complete.Seconds(), r.Note)
+	line := fmt.Sprintf("RELIABILITY | %s | records %d | faults %d | lost %d | duplicated %d | recover %.1fs | complete %.1fs after the return, %.1fs after the fault | %s",
+		r.Case, r.Records, r.Faults, r.Lost, r.Dups, r.Recover.Seconds(), r.Complete.Seconds(), r.SinceFault.Seconds(), r.Note)
 	t.Log(line)
 	if f := os.Getenv("CORB_RELIABILITY_OUT"); f != "" {
 		out, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -197,7 +198,6 @@ type readyWatch struct {
 	unreadyBody    string
 	stop           context.CancelFunc
 	done           chan struct{}
-	stuckMax       string
 	stuckAtUnready string
 }
 
@@ -238,7 +238,11 @@ func (w *readyWatch) result() (sawUnready, readyAfter bool, body, stuck string) 
 // work on the broker (it returns when the broker is back), then requires
 // the same operator process to finish the stream exactly, within budget
 // of the broker's return. It returns the run's figures.
-func brokerFault(t *testing.T, b *faultBroker, n int, budget time.Duration, fault func(e *passEnv, p *proc) (faults int, back time.Time)) reliability {
+//
+// fault may replace the operator process (*p): the new one must then ride
+// out the rest. It returns the faults injected and when the broker went
+// away and came back.
+func brokerFault(t *testing.T, b *faultBroker, n int, budget time.Duration, fault func(e *passEnv, p **proc) (faults int, down, back time.Time)) reliability {
 	e := passEnvOn(t, b.brokers, "exactly_once")
 	out := watchOutput(t, b.brokers, e.ns+".out")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -249,7 +253,16 @@ func brokerFault(t *testing.T, b *faultBroker, n int, budget time.Duration, faul
 	url := p.adminURL()
 	ready := watchReady(url)
 
-	faults, back := fault(e, p)
+	first := p
+	faults, down, back := fault(e, &p)
+	if p != first {
+		ready.stop()
+		<-ready.done
+		ready = watchReady(p.adminURL())
+		ready.mu.Lock()
+		ready.sawReady, ready.sawUnready = true, true // a new process: not ready until it joins
+		ready.mu.Unlock()
+	}
 	if err := p.exited(); err != nil {
 		t.Fatalf("the operator did not ride out the broker: %v", err)
 	}
@@ -258,7 +271,7 @@ func brokerFault(t *testing.T, b *faultBroker, n int, budget time.Duration, faul
 	}
 	// Wait well past the budget, so that a slow recovery still gives its figures.
 	done := out.waitDistinct(t, n, time.Until(back.Add(budget+2*time.Minute)), p)
-	rec := reliability{Records: n, Faults: faults, Complete: done.Sub(back)}
+	rec := reliability{Records: n, Faults: faults, Complete: done.Sub(back), SinceFault: done.Sub(down)}
 	if at := out.firstAfter(back); !at.IsZero() {
 		rec.Recover = at.Sub(back)
 	}
@@ -296,20 +309,102 @@ func keepLog(t *testing.T, p *proc) {
 // The operator stays up, and the output is complete and exact within 30 s
 // of the broker's return.
 func TestOperatorRidesOutBrokerRestart(t *testing.T) {
+	passBrokerCase(t, "single broker SIGKILLed mid-stream, back after 8 s (passthrough)",
+		func(e *passEnv, b *faultBroker, p **proc) (int, time.Time, time.Time) {
+			return 1, killMidStream(t, e, b, *p), restartAfter(t, b, 8*time.Second)
+		})
+}
+
+// passBrokerCase runs brokerFault for 20 000 records on a broker of the
+// test's own, reports the figures and requires the output complete within
+// 30 s of the broker's return.
+func passBrokerCase(t *testing.T, name string, fault func(e *passEnv, b *faultBroker, p **proc) (int, time.Time, time.Time)) {
 	b := newFaultBroker(t)
-	const n = 20000
-	rec := brokerFault(t, b, n, 30*time.Second, func(e *passEnv, p *proc) (int, time.Time) {
-		at := int64(5000 + rand.IntN(4000))
-		e.waitWritten("out", at, p)
-		b.kill()
-		t.Logf("broker SIGKILLed after %d output offsets", at)
-		time.Sleep(8 * time.Second)
-		b.start()
-		return 1, time.Now()
+	rec := brokerFault(t, b, 20000, 30*time.Second, func(e *passEnv, p **proc) (int, time.Time, time.Time) {
+		return fault(e, b, p)
 	})
-	rec.Case = "single broker SIGKILLed mid-stream, back after 8 s (passthrough)"
+	rec.Case = name
 	rec.report(t)
 	if rec.Complete > 30*time.Second {
 		t.Errorf("output complete %.1fs after the broker's return, want within 30s", rec.Complete.Seconds())
 	}
+}
+
+// killMidStream SIGKILLs the broker once the output holds 5 000–9 000
+// offsets (of 20 000 records) and returns when.
+func killMidStream(t *testing.T, e *passEnv, b *faultBroker, p *proc) time.Time {
+	at := int64(5000 + rand.IntN(4000))
+	e.waitWritten("out", at, p)
+	b.kill()
+	t.Logf("broker SIGKILLed after %d output offsets", at)
+	return time.Now()
+}
+
+// restartAfter starts the broker again on its data after down and returns
+// when it is back.
+func restartAfter(t *testing.T, b *faultBroker, down time.Duration) time.Time {
+	time.Sleep(down)
+	b.start()
+	t.Logf("broker back after %v", down)
+	return time.Now()
+}
+
+// The broker away for 60 s, twice the transaction timeout: the broker
+// aborts the open transaction when it comes back (and bumps the producer's
+// epoch); the operator starts it again and carries on.
+func TestOperatorRidesOutBrokerDown60s(t *testing.T) {
+	passBrokerCase(t, "single broker SIGKILLed mid-stream, back after 60 s (passthrough)",
+		func(e *passEnv, b *faultBroker, p **proc) (int, time.Time, time.Time) {
+			return 1, killMidStream(t, e, b, *p), restartAfter(t, b, 60*time.Second)
+		})
+}
+
+// The operator SIGKILLed while the broker is away, and started again
+// before it is back: the new process waits for the cluster (it must not
+// exit because it cannot initialize its producer), fences what its
+// predecessor left open, and finishes the stream exactly.
+func TestOperatorSIGKILLedWhileBrokerAway(t *testing.T) {
+	passBrokerCase(t, "operator SIGKILLed while the broker is away, restarted before it is back (passthrough)",
+		func(e *passEnv, b *faultBroker, p **proc) (int, time.Time, time.Time) {
+			down := killMidStream(t, e, b, *p)
+			time.Sleep(3 * time.Second)
+			(*p).kill9()
+			t.Log("operator SIGKILLed while the broker is away; started again")
+			*p = e.run("0")
+			time.Sleep(5 * time.Second)
+			if err := (*p).exited(); err != nil {
+				t.Fatalf("the new operator did not wait for the broker: %v", err)
+			}
+			return 2, down, restartAfter(t, b, 0)
+		})
+}
+
+// Presence over a broker restart: state restored from the changelog after
+// the aborted batches, and the same event ids as an uninterrupted run.
+func TestPresenceRidesOutBrokerRestart(t *testing.T) {
+	b := newFaultBroker(t)
+	e := presenceEnvOn(t, b.brokers)
+	produced := e.produceInBackground()
+	p := e.run("0")
+	total := int64(len(e.input))
+	e.waitCommitted(total/3, 2*time.Minute, p)
+	c, _ := e.committed()
+	b.kill()
+	down := time.Now()
+	t.Logf("broker SIGKILLed with about %d of %d input records committed", c, total)
+	back := restartAfter(t, b, 8*time.Second)
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	e.waitCommitted(total, 3*time.Minute, p)
+	done := time.Now()
+	if err := p.exited(); err != nil {
+		t.Fatalf("the operator did not ride out the broker: %v", err)
+	}
+	e.check()
+	reliability{Case: "single broker SIGKILLed mid-stream, back after 8 s (presence: same event ids as an uninterrupted run)",
+		Records: len(e.input), Faults: 1, Complete: done.Sub(back), SinceFault: done.Sub(down),
+		Note: fmt.Sprintf("%d events", e.nEvents)}.report(t)
+	p.stop(20 * time.Second)
+	keepLog(t, p)
 }

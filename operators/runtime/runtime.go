@@ -347,7 +347,8 @@ func (r *Runner) clientOptions() []kgo.Opt {
 			// away, say): no progress until it is back in and has committed,
 			// or has nothing to do.
 			if len(m) > 0 {
-				r.fault(fault.Rebalance, errPartitionsLost)
+				r.stall.lost(errPartitionsLost)
+				r.hooks.Faulted(r.member, Fault{Kind: fault.Rebalance, Err: errPartitionsLost})
 			}
 			r.rebalanced("lost", m, -1)
 			if r.state != nil {
@@ -391,7 +392,7 @@ func (r *Runner) fault(kind fault.Kind, err error) {
 		r.faults.Fault(slog.LevelWarn, unreachableKey, "broker unreachable", err)
 		return
 	}
-	r.faults.Fault(slog.LevelWarn, string(kind), "fault ("+string(kind)+"); aborted what was in flight, retrying", err)
+	r.faults.Fault(slog.LevelWarn, string(kind), "fault ("+string(kind)+"): aborted what was in flight, retrying", err)
 }
 
 func (r *Runner) rebalanced(event string, m map[string][]int32, sign int) {

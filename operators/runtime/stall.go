@@ -47,6 +47,10 @@ type stall struct {
 	// lag is the work waiting at the last measure, taken at lagAt.
 	lag   int64
 	lagAt time.Time
+	// out: the member lost its partitions and has not been given an
+	// assignment since; joinedAt is its last assignment.
+	out      bool
+	joinedAt time.Time
 }
 
 // stallState is whether an instance makes progress: a zero since means it
@@ -74,12 +78,24 @@ func (s *stall) committed() {
 	s.fault, s.faultKind, s.faultErr, s.faults = time.Time{}, "", nil, 0
 }
 
+// joined records an assignment (franz-go reports one after every join,
+// empty or not).
 func (s *stall) joined() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.joinedAt, s.out = s.now(), false
 	if s.lastCommit.IsZero() {
-		s.lastCommit = s.now()
+		s.lastCommit = s.joinedAt
 	}
+}
+
+// lost records a member out of its group: a fault until it is back and
+// has committed, or has nothing to do.
+func (s *stall) lost(err error) {
+	s.faulted(fault.Rebalance, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out = true
 }
 
 func (s *stall) begin() {
@@ -118,13 +134,15 @@ func (s *stall) lagged(lag int64) {
 	s.lag, s.lagAt = lag, s.now()
 }
 
-// settleIdle forgets the loop's fault once the instance is idle again:
-// nothing in flight and nothing waiting, measured after the fault. An
-// instance left with no work after recovering has nothing to commit.
+// settleIdle forgets the loop's fault once the instance is idle again: in
+// its group, nothing in flight and nothing waiting, measured after the
+// fault and after its last assignment. An instance left with no work after
+// recovering has nothing to commit.
 func (s *stall) settleIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fault.IsZero() && s.inFlight.IsZero() && s.lag == 0 && s.lagAt.After(s.fault) && s.unreachable.IsZero() {
+	if !s.fault.IsZero() && !s.out && s.inFlight.IsZero() && s.lag == 0 &&
+		s.lagAt.After(s.fault) && s.lagAt.After(s.joinedAt) && s.unreachable.IsZero() {
 		s.fault, s.faultKind, s.faultErr, s.faults = time.Time{}, "", nil, 0
 	}
 }

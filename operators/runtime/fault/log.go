@@ -75,7 +75,7 @@ func (f *Log) Fault(level slog.Level, key, msg string, err error, attrs ...any) 
 }
 
 // Flush sums up every spell whose window has passed, and ends those with
-// no fault in the last window (logged at Info: "... stopped").
+// no fault in the last window (logged at Info: "no more: ...").
 func (f *Log) Flush() {
 	now := f.now()
 	var lines []func()
@@ -83,7 +83,7 @@ func (f *Log) Flush() {
 	for key, s := range f.spells {
 		if s.n == 0 && now.Sub(s.latest) >= f.window {
 			delete(f.spells, key)
-			lines = append(lines, f.ended(s, s.msg+" stopped", now))
+			lines = append(lines, f.ended(s, "no more: "+s.msg, now))
 			continue
 		}
 		lines = append(lines, f.due(s, now))

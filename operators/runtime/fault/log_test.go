@@ -106,8 +106,8 @@ func TestLogEndsAQuietSpellAndKeepsKeysApart(t *testing.T) {
 		`level=WARN msg="kafka: join group failed" err=x`,
 		`level=ERROR msg="kafka: heartbeat failed" err=y`,
 		`level=WARN msg="kafka: join group failed, 1 error in the last 10s" err=x`,
-		`level=INFO msg="kafka: heartbeat failed stopped" after=10s errors=1 last_err=y`,
-		`level=INFO msg="kafka: join group failed stopped" after=20s errors=2 last_err=x`,
+		`level=INFO msg="no more: kafka: heartbeat failed" after=10s errors=1 last_err=y`,
+		`level=INFO msg="no more: kafka: join group failed" after=20s errors=2 last_err=x`,
 	}
 	got := logLines(&buf)
 	// Flush visits spells in map order: compare as sets of lines per flush.
