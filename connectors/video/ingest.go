@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/corb-dev/corb/operators/runtime/fault"
 	"github.com/corb-dev/corb/schemas"
 )
 
@@ -120,6 +121,7 @@ type Stats struct {
 	FramesSent    int64 // handed to the sink
 	FramesDropped int64 // dropped by max_fps sampling
 	FramesSkipped int64 // resumed files: kept frames an earlier run sent, decoded but not sent again
+	FramesShed    int64 // live sources: oldest frames dropped while the sink was blocked (see Ingester.LiveBuffer); counted in FramesSent too, which counts frames handed over
 	BytesSent     int64 // JPEG bytes handed to the sink
 	Reconnects    int64 // live sources: times the source was (re)opened after a failure
 	FilesIngested int64 // watched directories and object stores: files (objects) done
@@ -133,6 +135,7 @@ func (s *Stats) Add(o Stats) {
 	s.FramesSent += o.FramesSent
 	s.FramesDropped += o.FramesDropped
 	s.FramesSkipped += o.FramesSkipped
+	s.FramesShed += o.FramesShed
 	s.BytesSent += o.BytesSent
 	s.Reconnects += o.Reconnects
 	s.FilesIngested += o.FilesIngested
@@ -201,6 +204,14 @@ type Ingester struct {
 	// FlushTimeout bounds the final Sink.Flush, which runs even after ctx
 	// ended so frames already read are not lost (default 30s).
 	FlushTimeout time.Duration
+	// LiveBuffer is how many frames of a live source (a stream, a device)
+	// may wait while the sink blocks — the broker away, say (default
+	// DefaultLiveBuffer). Beyond it the oldest waiting frame is dropped and
+	// counted (Stats.FramesShed, corb_ingest_frames_total{result="shed"}),
+	// so that the camera is read on and the newest frames go first once
+	// the sink takes them again. Files are never shed: their frames block
+	// the source, within the sink's own bound.
+	LiveBuffer int
 }
 
 // Ingest reads src and sends its frames to sink until the source ends (a
@@ -273,17 +284,20 @@ func (in *Ingester) ingest(ctx context.Context, cfg CameraConfig, sink Sink, bod
 			err = body(&st)
 		}
 	}
-	ft := in.FlushTimeout
-	if ft <= 0 {
-		ft = 30 * time.Second
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ft)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.flushTimeout())
 	defer cancel()
 	if ferr := sink.Flush(fctx); ferr != nil && err == nil {
 		err = ferr
 	}
 	st.Elapsed = in.clock().Now().Sub(start)
 	return st, err
+}
+
+func (in *Ingester) flushTimeout() time.Duration {
+	if in.FlushTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return in.FlushTimeout
 }
 
 func (in *Ingester) clock() Clock {
@@ -356,6 +370,21 @@ func (in *Ingester) ingestLive(ctx context.Context, src Source, cfg CameraConfig
 		}
 	}
 	defer report(StateChange{State: StateStopped})
+	faults := fault.NewLog(log, 10*time.Second, nil)
+	live := newShedder(sink, in.LiveBuffer, func(*schemas.Frame) {
+		in.Metrics.shed(cfg.CameraID)
+		faults.Fault(slog.LevelWarn, "shed", "the frames sink is blocked (broker away?): dropping the oldest live frames", nil)
+	}, func() { faults.Resolved("shed", "the frames sink takes frames again", 0) })
+	defer func() {
+		// Hand what is queued to the sink before Ingest's final flush,
+		// bounded as that flush is.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.flushTimeout())
+		defer cancel()
+		_ = live.close(fctx) // a failure is the sink's: its Flush reports it
+		st.FramesShed += live.shed.Load()
+		faults.Resolved("shed", "the frames sink takes frames again", 0)
+	}()
+	sink = live
 	var seq int64
 	sampler := NewSampler(cfg.MaxFPS)
 	epoch := clock.Now()
@@ -379,6 +408,9 @@ func (in *Ingester) ingestLive(ctx context.Context, src Source, cfg CameraConfig
 			var ce *CaptureError
 			if !errors.As(err, &ce) && !errors.Is(err, io.EOF) {
 				return err // sink failure, frame too large, ctx
+			}
+			if serr := live.failed(100 * time.Millisecond); serr != nil {
+				return serr // the sink failed behind the queue
 			}
 			if st.FramesRead > before {
 				attempt = 0 // it worked for a while: start the backoff afresh

@@ -10,7 +10,7 @@ import (
 // Metrics are ingest's Prometheus metrics; set Ingester.Metrics to record them.
 //
 //	corb_ingest_source_state{camera,source,state}  1 for the current state of a live source, else 0
-//	corb_ingest_frames_total{camera,result}        frames "sent" or "dropped" (by max_fps)
+//	corb_ingest_frames_total{camera,result}        frames "sent", "dropped" (by max_fps) or "shed" (live, sink blocked)
 //	corb_ingest_bytes_total{camera}                JPEG bytes sent
 //	corb_ingest_reconnects_total{camera}           live source reconnect attempts
 type Metrics struct {
@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "corb_ingest_source_state",
 			Help: "1 for the current state (connecting, streaming, backoff, stopped) of a live video source."}, []string{"camera", "source", "state"}),
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "corb_ingest_frames_total",
-			Help: "Frames read from video sources, by result: sent, or dropped by max_fps sampling."}, []string{"camera", "result"}),
+			Help: "Frames read from video sources, by result: sent, dropped by max_fps sampling, or shed (a live source's oldest frames dropped while the sink was blocked)."}, []string{"camera", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "corb_ingest_bytes_total",
 			Help: "Encoded image bytes sent to the frames topic."}, []string{"camera"}),
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "corb_ingest_reconnects_total",
@@ -70,4 +70,11 @@ func (m *Metrics) frame(camera string, sent bool, bytes int) {
 	}
 	m.frames.WithLabelValues(camera, "sent").Inc()
 	m.bytes.WithLabelValues(camera).Add(float64(bytes))
+}
+
+func (m *Metrics) shed(camera string) {
+	if m == nil {
+		return
+	}
+	m.frames.WithLabelValues(camera, "shed").Inc()
 }
